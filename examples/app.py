@@ -1,0 +1,35 @@
+"""The example aio-fluid application: a task scheduler recording its history."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from fluid.scheduler import TaskConsumer, TaskScheduler, task_manager_fastapi
+
+from gql_history import TaskHistoryPlugin
+
+from . import tasks
+
+
+def create_task_manager(
+    database_url: str,
+    *,
+    redis_url: str | None = None,
+    schedule: bool = True,
+    table_name: str = "fluid_tasks",
+) -> TaskConsumer:
+    """A task manager running the example tasks with the history plugin."""
+    kind = TaskScheduler if schedule else TaskConsumer
+    task_manager = kind(broker_url=redis_url or os.environ.get("REDIS_URL", ""))
+    task_manager.register_from_module(tasks)
+    task_manager.with_plugin(TaskHistoryPlugin(database_url, table_name=table_name))
+    return task_manager
+
+
+def create_app(database_url: str, *, redis_url: str | None = None) -> FastAPI:
+    """The FastAPI app of the demo: task routes, history routes, GraphQL."""
+    return task_manager_fastapi(
+        create_task_manager(database_url, redis_url=redis_url),
+        title="gql_history demo",
+    )

@@ -1,0 +1,317 @@
+"""The aio-fluid plugin: records every task run and serves the history."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import OrderedDict
+from collections.abc import Collection
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fluid.scheduler import TaskManager, TaskManagerPlugin, TaskRun, TaskState
+from fluid.scheduler.common import is_in_cpu_process
+from fluid.scheduler.endpoints import TaskManagerDep
+from fluid.utils.dates import utcnow
+from fluid.utils.dispatcher import Event
+from pydantic import ValidationError
+from typing_extensions import Doc
+
+from .cursor import CursorCodec, Position
+from .db import DatabaseArg, resolve_engine
+from .errors import InvalidCursorError, RunNotFoundError
+from .models import (
+    DEFAULT_LIMIT,
+    TaskHistoryQuery,
+    TaskRunHistory,
+    TaskRunHistoryPage,
+    history_of,
+)
+from .settings import default_cursor_secret
+from .store import HistoryStore, RunOrder, RunRecord
+from .tables import history_table
+from .writer import RunWriter
+
+if TYPE_CHECKING:
+    from fluid.db import CrudDB
+
+logger = logging.getLogger(__name__)
+
+#: Every lifecycle state a run is recorded in.
+RECORDED_STATES = (
+    TaskState.queued,
+    TaskState.running,
+    TaskState.success,
+    TaskState.failure,
+    TaskState.aborted,
+    TaskState.rate_limited,
+    TaskState.interrupted,
+)
+_MAX_ERROR_MESSAGE = 4000
+_MAX_HELD_ERRORS = 10_000
+
+
+class TaskHistoryPlugin(TaskManagerPlugin):
+    """Persist every task run in PostgreSQL and serve the history.
+
+    A drop-in superset of aio-fluid's ``TaskDbPlugin``: same table, same
+    REST routes, plus lineage, errors and tags per run, batched writes that
+    survive database outages, and a GraphQL endpoint.
+    """
+
+    def __init__(
+        self,
+        db: Annotated[
+            CrudDB | DatabaseArg,
+            Doc("An aio-fluid CrudDB, a SQLAlchemy AsyncEngine or a database URL"),
+        ],
+        *,
+        table_name: Annotated[str, Doc("The table storing task runs")] = "fluid_tasks",
+        tag: Annotated[
+            str, Doc("The tag of the plugin's event handlers")
+        ] = "gql_history",
+        skip_tag: Annotated[str, Doc("Runs of tasks with this tag are not stored")] = (
+            "skip_db"
+        ),
+        route_prefix: Annotated[
+            str | None,
+            Doc("URL of the REST history routes; `{prefix}-history` when None"),
+        ] = None,
+        graphql_path: Annotated[
+            str | None,
+            Doc("URL of the GraphQL endpoint; `{prefix}-graphql` when None"),
+        ] = None,
+        cursor_secret: Annotated[
+            str | None,
+            Doc("Key signing pagination cursors; from the environment when None"),
+        ] = None,
+        batch_size: Annotated[int, Doc("Most runs written by one statement")] = 500,
+        max_pending: Annotated[
+            int, Doc("Most runs held while the database is unreachable")
+        ] = 100_000,
+    ) -> None:
+        engine, self._owns_engine = resolve_engine(db)
+        self.table: Annotated[
+            sa.Table, Doc("The history table, to add to an application's metadata")
+        ] = history_table(sa.MetaData(), table_name)
+        if (metadata := getattr(db, "metadata", None)) is not None:
+            history_table(metadata, table_name)
+        self.table_name = table_name
+        self.tag = tag
+        self.skip_tag = skip_tag
+        self.route_prefix = route_prefix
+        self.graphql_path = graphql_path
+        self.task_manager: TaskManager | None = None
+        self.store = HistoryStore(
+            engine, self.table, task_names_by_tags=self._task_names_by_tags
+        )
+        self.writer = RunWriter(
+            self.store, batch_size=batch_size, max_pending=max_pending
+        )
+        self.cursors = CursorCodec.from_secret(cursor_secret or default_cursor_secret())
+        self._errors: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy async engine of the history database."""
+        return self.store.engine
+
+    # TaskManagerPlugin
+
+    def register(self, task_manager: TaskManager) -> None:
+        """Record the task manager's runs in every lifecycle state."""
+        task_manager.state.task_history_plugin = self
+        self.task_manager = task_manager
+        if is_in_cpu_process():
+            return
+        for state in RECORDED_STATES:
+            task_manager.register_async_handler(Event(state, self.tag), self._on_event)
+        task_manager.dispatcher.register_handler(
+            Event(TaskState.failure, f"{self.tag}-error"), self._capture_error
+        )
+        task_manager.add_async_context_manager(self)
+
+    def register_routes(
+        self,
+        app: Annotated[FastAPI, Doc("FastAPI app instance.")],
+        prefix: Annotated[str, Doc("The URL prefix for the routes.")] = "/tasks",
+        tags: Annotated[
+            list[str | Enum] | None, Doc("The tags for the routes.")
+        ] = None,
+    ) -> None:
+        """Add the REST history routes and the GraphQL endpoint to ``app``."""
+        from .routes import history_router
+
+        app.include_router(
+            history_router(self),
+            prefix=self.route_prefix or f"{prefix}-history",
+            tags=tags,
+        )
+
+    # Lifecycle
+
+    async def __aenter__(self) -> TaskHistoryPlugin:
+        await self.writer.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Write pending runs, then release the database if the plugin owns it."""
+        await self._drain_async_dispatcher()
+        await self.writer.close()
+        if self._owns_engine:
+            await self.store.engine.dispose()
+
+    async def flush(self) -> None:
+        """Wait until every run event received so far is in the database."""
+        await self._drain_async_dispatcher()
+        await self.writer.flush()
+
+    async def create_tables(self) -> None:
+        """Create the history table and its indexes if missing (idempotent)."""
+        await self.store.create_tables()
+
+    async def upgrade_tables(self) -> list[str]:
+        """Add gql_history's columns to a TaskDbPlugin table (idempotent)."""
+        return await self.store.upgrade_tables()
+
+    # Reads
+
+    async def get_history(
+        self,
+        q: Annotated[TaskHistoryQuery, Doc("Filters, page size and cursor")],
+    ) -> TaskRunHistoryPage:
+        """A page of runs, newest first, and the cursor of the next page."""
+        start = None
+        if q.cursor:
+            start, q = self._continue(q)
+        limit = q.limit or DEFAULT_LIMIT
+        page = await self.store.page(q.run_filter(), limit=limit, start=start)
+        runs = [self._history_of(row) for row in page.rows]
+        cursor = ""
+        if page.has_more:
+            last = runs[-1]
+            saved = q.model_dump(mode="json", exclude_none=True, exclude={"cursor"})
+            cursor = self.cursors.encode(
+                RunOrder.QUEUED_DESC, Position(last.queued, last.id), saved
+            )
+        return TaskRunHistoryPage(data=runs, cursor=cursor)
+
+    async def get_run(self, run_id: str) -> TaskRunHistory:
+        """The run with ``run_id``; raises ``RunNotFoundError`` if there is none."""
+        row = await self.store.get(run_id)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        return self._history_of(row)
+
+    def live_tags(self, task_name: str) -> list[str] | None:
+        """The tags of a task registered with the attached task manager."""
+        if self.task_manager is None:
+            return None
+        task = self.task_manager.registry.get(task_name)
+        return sorted(task.tags) if task else None
+
+    def _history_of(self, row: Any) -> TaskRunHistory:
+        live = self.live_tags(row.name) if row.tags is None else None
+        return history_of(row, live)
+
+    def _continue(self, q: TaskHistoryQuery) -> tuple[Position, TaskHistoryQuery]:
+        """The position a cursor resumes from and the query it continues.
+
+        Parameters given with the cursor override the ones it carries.
+        """
+        start, saved = self.cursors.decode(q.cursor, RunOrder.QUEUED_DESC)
+        given = q.model_dump(include=q.model_fields_set - {"cursor"})
+        try:
+            resumed = TaskHistoryQuery.model_validate({**(saved or {}), **given})
+        except ValidationError as exc:
+            raise InvalidCursorError(
+                "invalid cursor: its query is no longer valid"
+            ) from exc
+        return start, resumed
+
+    def _task_names_by_tags(self, tags: Collection[str]) -> Collection[str]:
+        if self.task_manager is None:
+            return ()
+        wanted = set(tags)
+        return [
+            name
+            for name, task in self.task_manager.registry.items()
+            if wanted & task.tags
+        ]
+
+    # Writes
+
+    def _capture_error(self, task_run: TaskRun[Any, Any]) -> None:
+        """Keep the exception of a failing run: it only exists while the
+        synchronous failure event is dispatched."""
+        exc = sys.exception()
+        if exc is None:
+            return
+        kind = type(exc)
+        name = kind.__qualname__
+        if kind.__module__ not in ("builtins", "asyncio.exceptions"):
+            name = f"{kind.__module__}.{name}"
+        self._errors[task_run.id] = (name, str(exc)[:_MAX_ERROR_MESSAGE])
+        while len(self._errors) > _MAX_HELD_ERRORS:
+            self._errors.popitem(last=False)
+
+    async def _on_event(self, task_run: TaskRun[Any, Any]) -> None:
+        try:
+            if self.skip_tag in task_run.task.tags:
+                return
+            self.writer.submit(self._record_of(task_run))
+        except Exception:
+            logger.exception("gql_history could not record run %s", task_run.id)
+
+    def _record_of(self, task_run: TaskRun[Any, Any]) -> RunRecord:
+        error_type = error_message = None
+        if task_run.state is TaskState.failure:
+            error_type, error_message = self._errors.pop(task_run.id, (None, None))
+        return RunRecord(
+            id=task_run.id,
+            name=task_run.name,
+            priority=str(task_run.priority),
+            state=task_run.state,
+            queued=task_run.queued or task_run.start or utcnow(),
+            start=task_run.start,
+            end=task_run.end,
+            params=task_run.params.model_dump(mode="json"),
+            from_run_id=task_run.from_run_id,
+            root_run_id=task_run.root_run_id,
+            retry_attempt=task_run.retry_attempt,
+            error_type=error_type,
+            error_message=error_message,
+            tags=sorted(task_run.task.tags),
+        )
+
+    async def _drain_async_dispatcher(self) -> None:
+        """Wait for run events still queued in aio-fluid's async dispatcher.
+
+        aio-fluid stops that dispatcher after this plugin and discards what it
+        still holds, so the plugin waits for it to hand every event over.
+        """
+        worker = getattr(self.task_manager, "_async_dispatcher_worker", None)
+        if worker is None:
+            return
+        try:
+            async with asyncio.timeout(self.writer.close_timeout):
+                while worker.is_running() and worker.queue_size():  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+        except TimeoutError:
+            logger.warning("gql_history: task events still queued at shutdown")
+
+
+def get_history_plugin(task_manager: TaskManagerDep) -> TaskHistoryPlugin:
+    """The TaskHistoryPlugin registered with ``task_manager``.
+
+    A FastAPI dependency in routes, or call it from a task with
+    ``context.task_manager``.
+    """
+    plugin: TaskHistoryPlugin = task_manager.state.task_history_plugin
+    return plugin

@@ -1,0 +1,339 @@
+"""Reads and writes of the history table; the only module that builds SQL."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fluid.scheduler import TaskState
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .cursor import Position
+from .filters import RunFilter, TaskNamesByTags, filter_condition
+from .tables import LEGACY_COLUMNS, extension_columns
+
+#: Lifecycle rank of each state: a write never replaces a higher rank.
+STATE_RANK: dict[TaskState, int] = {
+    TaskState.init: 0,
+    TaskState.queued: 1,
+    TaskState.running: 2,
+}
+FINISHED_RANK = 3
+
+RUN_COLUMNS = (
+    "id",
+    "name",
+    "priority",
+    "state",
+    "queued",
+    "start",
+    "end",
+    "params",
+    "from_run_id",
+    "root_run_id",
+    "retry_attempt",
+    "error_type",
+    "error_message",
+    "tags",
+    "updated",
+)
+
+
+class RunOrder(enum.StrEnum):
+    """The keyset orders a page can be read in, over the unique ``(queued, id)``."""
+
+    QUEUED_DESC = "QUEUED_DESC"
+    QUEUED_ASC = "QUEUED_ASC"
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One run's state as the plugin writes it."""
+
+    id: str
+    name: str
+    priority: str
+    state: TaskState
+    queued: datetime
+    start: datetime | None
+    end: datetime | None
+    params: dict[str, Any]
+    from_run_id: str
+    root_run_id: str
+    retry_attempt: int
+    error_type: str | None
+    error_message: str | None
+    tags: list[str]
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """How far the run has gone: later attempts, then later states, win."""
+        return self.retry_attempt, STATE_RANK.get(self.state, FINISHED_RANK)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Rows of one keyset page, in the order asked for."""
+
+    rows: Sequence[sa.Row[Any]]
+    has_more: bool
+    """More rows follow the page in the direction it was read."""
+    has_before: bool
+    """Rows precede the page's starting position (only probed when asked)."""
+
+
+class HistoryStore:
+    """SQL access to one history table through an async engine."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: sa.Table,
+        *,
+        task_names_by_tags: TaskNamesByTags | None = None,
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.task_names_by_tags = task_names_by_tags
+        self._present: frozenset[str] | None = None
+
+    # Schema
+
+    async def create_tables(self) -> None:
+        """Create the table, its enum type and indexes where missing."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.table.create, checkfirst=True)
+            await self._create_indexes(conn)
+        self._present = None
+
+    async def upgrade_tables(self) -> list[str]:
+        """Add gql_history's columns and indexes to a TaskDbPlugin table.
+
+        Idempotent; returns the names of the columns it added.
+        """
+        await self.create_tables()
+        present = await self.present_columns()
+        missing = [c for c in extension_columns(self.table) if c.name not in present]
+        async with self.engine.begin() as conn:
+            for column in missing:
+                ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                await conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {self._quoted_name(conn)} "
+                        f"ADD COLUMN IF NOT EXISTS {ddl}"
+                    )
+                )
+            await self._create_indexes(conn)
+        self._present = None
+        return [c.name for c in missing]
+
+    async def present_columns(self) -> frozenset[str]:
+        """The columns the table has in the database (cached)."""
+        if self._present is None:
+            async with self.engine.connect() as conn:
+                names = await conn.run_sync(
+                    lambda sync_conn: [
+                        column["name"]
+                        for column in sa.inspect(sync_conn).get_columns(
+                            self.table.name, schema=self.table.schema
+                        )
+                    ]
+                )
+            self._present = frozenset(names)
+        return self._present
+
+    async def _create_indexes(self, conn: AsyncConnection) -> None:
+        present = set(
+            await conn.run_sync(
+                lambda sync_conn: [
+                    c["name"]
+                    for c in sa.inspect(sync_conn).get_columns(
+                        self.table.name, schema=self.table.schema
+                    )
+                ]
+            )
+        )
+        for index in self.table.indexes:
+            if {c.name for c in index.columns} <= present:
+                await conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+    def _quoted_name(self, conn: AsyncConnection) -> str:
+        preparer = conn.dialect.identifier_preparer
+        return preparer.format_table(self.table)
+
+    # Writes
+
+    async def upsert(self, records: Sequence[RunRecord]) -> None:
+        """Write runs in one statement; a row never moves back in its progress.
+
+        ``records`` must hold at most one record per run id.
+        """
+        if not records:
+            return
+        present = await self.present_columns()
+        table = self.table
+        now = sa.func.now()
+        values = [
+            {k: v for k, v in asdict(record).items() if k in present}
+            | ({"updated": now} if "updated" in present else {})
+            for record in records
+        ]
+        stmt = insert(table).values(values)
+        excluded = stmt.excluded
+        updates: dict[str, Any] = {
+            name: excluded[name] for name in values[0] if name != "id"
+        }
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_=updates,
+            where=_progress(excluded, present) > _progress(table.c, present),
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    # Reads
+
+    async def get(self, run_id: str) -> sa.Row[Any] | None:
+        """The run with ``run_id``, or ``None``."""
+        rows = await self.get_many([run_id])
+        return rows[0] if rows else None
+
+    async def get_many(self, run_ids: Collection[str]) -> Sequence[sa.Row[Any]]:
+        """The runs with any of ``run_ids``, in no particular order."""
+        if not run_ids:
+            return []
+        query = (await self.select_runs()).where(self.table.c.id.in_(list(run_ids)))
+        return await self._fetch(query)
+
+    async def count(self, run_filter: RunFilter | None = None) -> int:
+        """How many runs ``run_filter`` matches."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(self.table)
+            .where(self.condition(run_filter))
+        )
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def page(
+        self,
+        run_filter: RunFilter | None,
+        *,
+        order: RunOrder = RunOrder.QUEUED_DESC,
+        limit: int,
+        start: Position | None = None,
+        backward: bool = False,
+        probe_before: bool = False,
+    ) -> Page:
+        """Up to ``limit`` runs strictly past ``start`` in one SQL statement.
+
+        Read forward in ``order``, or backward from ``start`` when
+        ``backward`` (the rows still come back in ``order``). With
+        ``probe_before`` the same statement checks for a row at or before
+        ``start``, which a Relay connection needs for its other page flag.
+        """
+        descending = (order is RunOrder.QUEUED_DESC) != backward
+        condition = self.condition(run_filter)
+        query = (await self.select_runs()).where(condition)
+        if start is not None:
+            past = self._past(start, descending, inclusive=False)
+            query = query.where(past)
+        query = query.order_by(*self._order_by(descending)).limit(limit + 1)
+        if start is not None and probe_before:
+            before = self._past(start, not descending, inclusive=True)
+            rows, has_before = await self._fetch_with_probe(
+                query, condition, before, descending
+            )
+        else:
+            rows, has_before = list(await self._fetch(query)), False
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if backward:
+            rows.reverse()
+        return Page(rows=rows, has_more=has_more, has_before=has_before)
+
+    async def _fetch_with_probe(
+        self,
+        query: sa.Select[Any],
+        condition: sa.ColumnElement[bool],
+        before: sa.ColumnElement[bool],
+        descending: bool,
+    ) -> tuple[list[sa.Row[Any]], bool]:
+        """Run ``query`` and probe for a row matching ``before`` in one statement.
+
+        The probe is the left side of a lateral join, so the statement returns
+        one row (of NULLs but for the probe) even when the page is empty.
+        """
+        probe = sa.select(
+            sa.exists(sa.select(self.table.c.id).where(condition, before)).label(
+                "_has_before"
+            )
+        ).subquery("probe")
+        page = query.subquery("page").lateral()
+        joined = (
+            sa.select(*page.c, probe.c._has_before)
+            .select_from(probe.outerjoin(page, sa.true()))
+            .order_by(*self._order_by(descending, page.c))
+        )
+        rows = list(await self._fetch(joined))
+        has_before = bool(rows[0]._has_before)
+        return [row for row in rows if row.id is not None], has_before
+
+    def _past(
+        self, start: Position, descending: bool, *, inclusive: bool
+    ) -> sa.ColumnElement[bool]:
+        """Rows after ``start`` when reading ``descending`` (or ascending)."""
+        key = sa.tuple_(self.table.c.queued, self.table.c.id)
+        bound = sa.tuple_(
+            sa.literal(start.queued, sa.DateTime(timezone=True)),
+            sa.literal(start.id, sa.String),
+        )
+        if descending:
+            return key <= bound if inclusive else key < bound
+        return key >= bound if inclusive else key > bound
+
+    def condition(self, run_filter: RunFilter | None) -> sa.ColumnElement[bool]:
+        """The SQL condition for ``run_filter`` on this table."""
+        return filter_condition(self.table, run_filter, self.task_names_by_tags)
+
+    async def select_runs(self) -> sa.Select[Any]:
+        """A select of every run column, NULL for those the table lacks."""
+        present = await self.present_columns()
+        c = self.table.c
+        return sa.select(
+            *(
+                c[name] if name in present else sa.null().label(name)
+                for name in RUN_COLUMNS
+            )
+        )
+
+    def _order_by(self, descending: bool, c: Any = None) -> tuple[Any, ...]:
+        c = self.table.c if c is None else c
+        if descending:
+            return c.queued.desc(), c.id.desc()
+        return c.queued.asc(), c.id.asc()
+
+    async def _fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            rows: Sequence[sa.Row[Any]] = result.all()
+            return rows
+
+
+def _progress(columns: Any, present: Iterable[str]) -> sa.ColumnElement[Any]:
+    """``(retry_attempt, state rank)`` as an SQL row value."""
+    rank = sa.case(
+        *((columns.state == state, rank) for state, rank in STATE_RANK.items()),
+        else_=FINISHED_RANK,
+    )
+    if "retry_attempt" in set(present):
+        return sa.tuple_(sa.func.coalesce(columns.retry_attempt, 0), rank)
+    return sa.tuple_(sa.literal(0), rank)
+
+
+__all__ = ["LEGACY_COLUMNS", "HistoryStore", "Page", "RunOrder", "RunRecord"]

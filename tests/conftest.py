@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from fluid.scheduler import TaskConsumer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from examples.app import create_task_manager
+from gql_history import TaskHistoryPlugin, get_history_plugin
+from gql_history.db import create_engine
+
+from . import services
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    url = services.database_url()
+    if url is not None:
+        yield url
+        return
+    from gql_history.embedded import EmbeddedServices
+
+    with EmbeddedServices(services.DATA_DIR) as embedded:
+        yield embedded.start_postgres()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = services.redis_url()
+    if url is not None:
+        yield url
+        return
+    from gql_history.embedded import EmbeddedServices
+
+    with EmbeddedServices(services.DATA_DIR) as embedded:
+        yield embedded.start_redis()
+
+
+@pytest.fixture(scope="module")
+def table_name(request: pytest.FixtureRequest) -> str:
+    """A table of the test module's own, so modules never see each other's runs."""
+    return "runs_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+
+@pytest.fixture(scope="module")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def fresh_table(engine: AsyncEngine, table_name: str) -> str:
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP TABLE IF EXISTS "{table_name}"'))
+    return table_name
+
+
+@pytest.fixture(scope="module")
+async def task_manager(
+    database_url: str, redis_url: str, fresh_table: str
+) -> AsyncIterator[TaskConsumer]:
+    """A running consumer of the example tasks, recording into a fresh table."""
+    redis = aioredis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    manager = create_task_manager(
+        database_url, redis_url=redis_url, schedule=False, table_name=fresh_table
+    )
+    await get_history_plugin(manager).create_tables()
+    await manager.startup()
+    yield manager
+    await manager.shutdown()
+
+
+@pytest.fixture(scope="module")
+def plugin(task_manager: TaskConsumer) -> TaskHistoryPlugin:
+    return get_history_plugin(task_manager)
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], timeout: float = 10.0
+) -> Any:
+    """Poll ``check`` until it returns something truthy, within ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not (result := await check()):
+            await asyncio.sleep(0.02)
+        return result
