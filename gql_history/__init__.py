@@ -1,5 +1,10 @@
 """Task-run history for aio-fluid, persisted in PostgreSQL and served as GraphQL."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .app import create_app
 from .errors import (
     HistoryError,
     InvalidCursorError,
@@ -7,16 +12,40 @@ from .errors import (
     RunNotFoundError,
 )
 from .filters import RunFilter
+from .limits import QueryLimits
 from .models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 from .plugin import TaskHistoryPlugin, get_history_plugin
 from .store import HistoryStore, RunOrder
 from .tables import history_table
 
+if TYPE_CHECKING:
+    from .context import HistoryContext
+    from .graphql import graphql_router
+    from .schema import build_schema
+
+#: Names importing Strawberry, loaded on first use to keep this import cheap.
+_LAZY = {
+    "HistoryContext": ".context",
+    "build_schema": ".schema",
+    "graphql_router": ".graphql",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "HistoryContext",
     "HistoryError",
     "HistoryStore",
     "InvalidCursorError",
     "InvalidQueryError",
+    "QueryLimits",
     "RunFilter",
     "RunNotFoundError",
     "RunOrder",
@@ -24,6 +53,9 @@ __all__ = [
     "TaskHistoryQuery",
     "TaskRunHistory",
     "TaskRunHistoryPage",
+    "build_schema",
+    "create_app",
     "get_history_plugin",
+    "graphql_router",
     "history_table",
 ]

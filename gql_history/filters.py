@@ -49,19 +49,29 @@ class RunFilter:
 def filter_condition(
     table: sa.Table,
     run_filter: RunFilter | None,
+    *,
+    present: Collection[str],
     task_names_by_tags: TaskNamesByTags | None = None,
 ) -> sa.ColumnElement[bool]:
-    """The SQL condition selecting the runs ``run_filter`` matches."""
+    """The SQL condition selecting the runs ``run_filter`` matches.
+
+    ``present`` names the columns the table has in the database: a table
+    TaskDbPlugin created lacks gql_history's.
+    """
     if run_filter is None:
         return sa.true()
-    return _Compiler(table, task_names_by_tags).condition(run_filter)
+    return _Compiler(table, present, task_names_by_tags).condition(run_filter)
 
 
 class _Compiler:
     def __init__(
-        self, table: sa.Table, task_names_by_tags: TaskNamesByTags | None
+        self,
+        table: sa.Table,
+        present: Collection[str],
+        task_names_by_tags: TaskNamesByTags | None,
     ) -> None:
         self.c = table.c
+        self.present = present
         self.task_names_by_tags = task_names_by_tags
 
     def condition(self, f: RunFilter) -> sa.ColumnElement[bool]:
@@ -104,13 +114,13 @@ class _Compiler:
             sorted(self.task_names_by_tags(tags)) if self.task_names_by_tags else []
         )
         by_live_task = _any_of(self.c.name, live_names)
-        if "tags" not in self.c:
+        if "tags" not in self.present:
             return by_live_task
         stored = self.c.tags.overlap(sa.cast(list(tags), self.c.tags.type))
         return sa.or_(stored, sa.and_(self.c.tags.is_(None), by_live_task))
 
     def lineage(self, column: str, run_id: str) -> sa.ColumnElement[bool]:
-        if column not in self.c:
+        if column not in self.present:
             return sa.false()
         return self.c[column] == run_id
 

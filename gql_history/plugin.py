@@ -6,12 +6,12 @@ import asyncio
 import logging
 import sys
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from fluid.scheduler import TaskManager, TaskManagerPlugin, TaskRun, TaskState
 from fluid.scheduler.common import is_in_cpu_process
 from fluid.scheduler.endpoints import TaskManagerDep
@@ -23,6 +23,7 @@ from typing_extensions import Doc
 from .cursor import CursorCodec, Position
 from .db import DatabaseArg, resolve_engine
 from .errors import InvalidCursorError, RunNotFoundError
+from .limits import QueryLimits
 from .models import (
     DEFAULT_LIMIT,
     TaskHistoryQuery,
@@ -92,6 +93,27 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         max_pending: Annotated[
             int, Doc("Most runs held while the database is unreachable")
         ] = 100_000,
+        dependencies: Annotated[
+            Sequence[params.Depends] | None,
+            Doc(
+                "FastAPI dependencies guarding the history routes and the "
+                "GraphQL endpoint, websockets included (say, authentication)"
+            ),
+        ] = None,
+        max_page_size: Annotated[
+            int, Doc("Largest `first`/`last` of a GraphQL connection")
+        ] = 100,
+        max_query_depth: Annotated[
+            int, Doc("Deepest field nesting of a GraphQL operation")
+        ] = 12,
+        max_aliases: Annotated[int, Doc("Most aliases in a GraphQL document")] = 30,
+        max_tokens: Annotated[int, Doc("Most tokens in a GraphQL document")] = 5000,
+        max_filter_depth: Annotated[
+            int, Doc("Deepest `and`/`or`/`not` nesting of a GraphQL run filter")
+        ] = 5,
+        introspection: Annotated[
+            bool, Doc("Whether the GraphQL schema answers introspection queries")
+        ] = True,
     ) -> None:
         engine, self._owns_engine = resolve_engine(db)
         self.table: Annotated[
@@ -104,6 +126,15 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         self.skip_tag = skip_tag
         self.route_prefix = route_prefix
         self.graphql_path = graphql_path
+        self.dependencies = list(dependencies or ())
+        self.graphql_limits = QueryLimits(
+            max_depth=max_query_depth,
+            max_aliases=max_aliases,
+            max_tokens=max_tokens,
+            max_filter_depth=max_filter_depth,
+            max_page_size=max_page_size,
+            introspection=introspection,
+        )
         self.task_manager: TaskManager | None = None
         self.store = HistoryStore(
             engine, self.table, task_names_by_tags=self._task_names_by_tags
@@ -143,11 +174,18 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         ] = None,
     ) -> None:
         """Add the REST history routes and the GraphQL endpoint to ``app``."""
+        from .graphql import graphql_router
         from .routes import history_router
 
         app.include_router(
             history_router(self),
             prefix=self.route_prefix or f"{prefix}-history",
+            tags=tags,
+            dependencies=self.dependencies,
+        )
+        app.include_router(
+            graphql_router(self, dependencies=self.dependencies),
+            prefix=self.graphql_path or f"{prefix}-graphql",
             tags=tags,
         )
 

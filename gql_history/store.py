@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .cursor import Position
@@ -169,10 +169,7 @@ class HistoryStore:
     # Writes
 
     async def upsert(self, records: Sequence[RunRecord]) -> None:
-        """Write runs in one statement; a row never moves back in its progress.
-
-        ``records`` must hold at most one record per run id.
-        """
+        """Write runs in one statement; a row never moves back in its progress."""
         if not records:
             return
         present = await self.present_columns()
@@ -181,7 +178,7 @@ class HistoryStore:
         values = [
             {k: v for k, v in asdict(record).items() if k in present}
             | ({"updated": now} if "updated" in present else {})
-            for record in records
+            for record in furthest(records)
         ]
         stmt = insert(table).values(values)
         excluded = stmt.excluded
@@ -215,7 +212,7 @@ class HistoryStore:
         query = (
             sa.select(sa.func.count())
             .select_from(self.table)
-            .where(self.condition(run_filter))
+            .where(await self.condition(run_filter))
         )
         async with self.engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
@@ -238,7 +235,7 @@ class HistoryStore:
         ``start``, which a Relay connection needs for its other page flag.
         """
         descending = (order is RunOrder.QUEUED_DESC) != backward
-        condition = self.condition(run_filter)
+        condition = await self.condition(run_filter)
         query = (await self.select_runs()).where(condition)
         if start is not None:
             past = self._past(start, descending, inclusive=False)
@@ -284,6 +281,89 @@ class HistoryStore:
         has_before = bool(rows[0]._has_before)
         return [row for row in rows if row.id is not None], has_before
 
+    # Lineage, batched: one statement for many parents (DataLoaders use these)
+
+    async def children_pages(
+        self,
+        parent_ids: Collection[str],
+        *,
+        limit: int,
+        start: Position | None = None,
+        backward: bool = False,
+        probe_before: bool = False,
+    ) -> dict[str, Page]:
+        """For each of ``parent_ids``, the page ``page`` would return for
+        ``RunFilter(from_run_id=parent)`` in ``QUEUED_ASC`` order, all in one
+        SQL statement: a lateral join reads each parent's page from the
+        ``(from_run_id, queued, id)`` index."""
+        ids = list(dict.fromkeys(parent_ids))
+        found: dict[str, list[sa.Row[Any]]] = {parent: [] for parent in ids}
+        has_before = dict.fromkeys(ids, False)
+        probe = start is not None and probe_before
+        if ids and "from_run_id" in await self.present_columns():
+            query = await self._children_query(ids, limit, start, backward, probe)
+            for row in await self._fetch(query):
+                if row.id is not None:
+                    found[row.parent_id].append(row)
+                if probe:
+                    has_before[row.parent_id] = bool(row._has_before)
+        pages = {}
+        for parent, rows in found.items():
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            if backward:
+                rows.reverse()
+            pages[parent] = Page(rows, has_more=has_more, has_before=has_before[parent])
+        return pages
+
+    async def count_children(self, parent_ids: Collection[str]) -> dict[str, int]:
+        """How many runs each of ``parent_ids`` queued, in one SQL statement."""
+        counts = dict.fromkeys(parent_ids, 0)
+        if not counts or "from_run_id" not in await self.present_columns():
+            return counts
+        c = self.table.c
+        query = (
+            sa.select(c.from_run_id, sa.func.count())
+            .where(c.from_run_id == sa.any_(_text_array(counts)))
+            .group_by(c.from_run_id)
+        )
+        async with self.engine.connect() as conn:
+            for parent, count in await conn.execute(query):
+                counts[parent] = int(count)
+        return counts
+
+    async def _children_query(
+        self,
+        parent_ids: list[str],
+        limit: int,
+        start: Position | None,
+        backward: bool,
+        probe_before: bool,
+    ) -> sa.Select[Any]:
+        c = self.table.c
+        parents = (
+            sa.func.unnest(_text_array(parent_ids))
+            .table_valued(sa.column("parent_id", sa.Text))
+            .render_derived(name="parents")
+        )
+        descending = backward
+        page = (await self.select_runs()).where(c.from_run_id == parents.c.parent_id)
+        if start is not None:
+            page = page.where(self._past(start, descending, inclusive=False))
+        lateral = (
+            page.order_by(*self._order_by(descending)).limit(limit + 1).lateral("page")
+        )
+        columns: list[Any] = [parents.c.parent_id, *lateral.c]
+        if start is not None and probe_before:
+            before = self._past(start, not descending, inclusive=True)
+            probe = sa.select(c.id).where(c.from_run_id == parents.c.parent_id, before)
+            columns.append(sa.exists(probe).label("_has_before"))
+        return (
+            sa.select(*columns)
+            .select_from(parents.outerjoin(lateral, sa.true()))
+            .order_by(parents.c.parent_id, *self._order_by(descending, lateral.c))
+        )
+
     def _past(
         self, start: Position, descending: bool, *, inclusive: bool
     ) -> sa.ColumnElement[bool]:
@@ -297,9 +377,14 @@ class HistoryStore:
             return key <= bound if inclusive else key < bound
         return key >= bound if inclusive else key > bound
 
-    def condition(self, run_filter: RunFilter | None) -> sa.ColumnElement[bool]:
+    async def condition(self, run_filter: RunFilter | None) -> sa.ColumnElement[bool]:
         """The SQL condition for ``run_filter`` on this table."""
-        return filter_condition(self.table, run_filter, self.task_names_by_tags)
+        return filter_condition(
+            self.table,
+            run_filter,
+            present=await self.present_columns(),
+            task_names_by_tags=self.task_names_by_tags,
+        )
 
     async def select_runs(self) -> sa.Select[Any]:
         """A select of every run column, NULL for those the table lacks."""
@@ -323,6 +408,55 @@ class HistoryStore:
             result = await conn.execute(query)
             rows: Sequence[sa.Row[Any]] = result.all()
             return rows
+
+    # Retention
+
+    async def prune(
+        self,
+        older_than: datetime,
+        *,
+        states: Collection[TaskState] | None = None,
+        limit: int = 1000,
+    ) -> int:
+        """Delete up to ``limit`` runs queued before ``older_than``, oldest
+        first, in one short transaction; return how many it deleted.
+
+        Callers repeat it until it deletes fewer than ``limit``: a bounded
+        batch never holds long locks, and an interrupted prune keeps every
+        batch already committed. Rows locked by a concurrent write are
+        skipped, left for the next call.
+        """
+        c = self.table.c
+        oldest = (
+            sa.select(c.id)
+            .where(c.queued < older_than)
+            .order_by(c.queued, c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if states is not None:
+            oldest = oldest.where(c.state.in_(list(states)))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(self.table).where(c.id.in_(oldest.scalar_subquery()))
+            )
+        return int(result.rowcount)
+
+
+def furthest(records: Iterable[RunRecord]) -> list[RunRecord]:
+    """One record per run, the one that went furthest (the first among equals)."""
+    by_id: dict[str, RunRecord] = {}
+    for record in records:
+        current = by_id.get(record.id)
+        if current is None or record.progress > current.progress:
+            by_id[record.id] = record
+    return list(by_id.values())
+
+
+def _text_array(values: Collection[str]) -> sa.BindParameter[list[str]]:
+    """``values`` as one PostgreSQL ``text[]`` parameter, whatever their number,
+    so the statement text (and its prepared plan) stays the same."""
+    return sa.literal(list(values), ARRAY(sa.Text))
 
 
 def _progress(columns: Any, present: Iterable[str]) -> sa.ColumnElement[Any]:

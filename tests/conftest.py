@@ -4,41 +4,40 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 from fluid.scheduler import TaskConsumer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.app import create_task_manager
-from gql_history import TaskHistoryPlugin, get_history_plugin
+from gql_history import TaskHistoryPlugin, create_app, get_history_plugin
 from gql_history.db import create_engine
+from gql_history.embedded import EmbeddedServices
 
 from . import services
+from .gql import GraphQL
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def embedded() -> Iterator[EmbeddedServices]:
+    """Embedded servers, started only for what the machine does not provide."""
+    with EmbeddedServices(services.DATA_DIR) as embedded:
+        yield embedded
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> str:
     url = services.database_url()
-    if url is not None:
-        yield url
-        return
-    from gql_history.embedded import EmbeddedServices
-
-    with EmbeddedServices(services.DATA_DIR) as embedded:
-        yield embedded.start_postgres()
+    return url or request.getfixturevalue("embedded").start_postgres()
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url(request: pytest.FixtureRequest) -> str:
     url = services.redis_url()
-    if url is not None:
-        yield url
-        return
-    from gql_history.embedded import EmbeddedServices
-
-    with EmbeddedServices(services.DATA_DIR) as embedded:
-        yield embedded.start_redis()
+    return url or request.getfixturevalue("embedded").start_redis()
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +82,34 @@ def plugin(task_manager: TaskConsumer) -> TaskHistoryPlugin:
     return get_history_plugin(task_manager)
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], timeout: float = 10.0
-) -> Any:
+async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
     """Poll ``check`` until it returns something truthy, within ``timeout``."""
     async with asyncio.timeout(timeout):
         while not (result := await check()):
             await asyncio.sleep(0.02)
         return result
+
+
+@pytest.fixture(scope="module")
+async def history_app(database_url: str, fresh_table: str) -> AsyncIterator[FastAPI]:
+    """gql_history's read-only history service over a fresh table."""
+    app = create_app(database_url, table_name=fresh_table)
+    plugin: TaskHistoryPlugin = app.state.task_history_plugin
+    await plugin.create_tables()
+    yield app
+    await plugin.close()
+
+
+@pytest.fixture(scope="module")
+def history(history_app: FastAPI) -> TaskHistoryPlugin:
+    """The plugin of ``history_app``, to seed its table through the store."""
+    plugin: TaskHistoryPlugin = history_app.state.task_history_plugin
+    return plugin
+
+
+@pytest.fixture(scope="module")
+async def graphql(history_app: FastAPI) -> AsyncIterator[GraphQL]:
+    """A client of ``history_app``'s GraphQL endpoint."""
+    transport = httpx.ASGITransport(history_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield GraphQL(client)

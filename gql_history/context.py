@@ -1,0 +1,72 @@
+"""The per-request context of the GraphQL endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from strawberry.fastapi import BaseContext
+from strawberry.types.nodes import SelectedField
+
+from .loaders import HistoryLoaders
+from .selection import selected_paths
+
+if TYPE_CHECKING:
+    from graphql.pyutils import Path
+    from strawberry import Info
+
+    from .plugin import TaskHistoryPlugin
+
+
+class HistoryContext(BaseContext):
+    """The history plugin, and the DataLoaders and selection lookups of one
+    request (so build a new one for every request)."""
+
+    def __init__(self, plugin: TaskHistoryPlugin) -> None:
+        super().__init__()
+        self.plugin = plugin
+        self.loaders = HistoryLoaders(plugin.store)
+        self._selections: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def selected(self, info: Info[Any, Any]) -> frozenset[str]:
+        """Dotted names of the fields selected below the field ``info`` resolves.
+
+        Cached by the field's path without list indices: the children of the
+        100 runs of a page share one selection.
+        """
+        key: list[str] = []
+        path: Path | None = info.path
+        while path is not None:
+            if isinstance(path.key, str):
+                key.append(path.key)
+            path = path.prev
+        found = self._selections.get(cache_key := tuple(key))
+        if found is None:
+            found = selected_paths(
+                sub
+                for field in info.selected_fields
+                if isinstance(field, SelectedField)
+                for sub in field.selections
+            )
+            self._selections[cache_key] = found
+        return found
+
+
+def history_context(info: Info[Any, Any]) -> HistoryContext:
+    """The ``HistoryContext`` of a request.
+
+    An application merging gql_history's types into its own schema can keep
+    its own context and carry a ``HistoryContext`` as its ``history``
+    attribute or key.
+    """
+    context = info.context
+    if isinstance(context, HistoryContext):
+        return context
+    found = context.get("history") if isinstance(context, Mapping) else None
+    found = found or getattr(context, "history", None)
+    if not isinstance(found, HistoryContext):
+        raise TypeError(
+            "the GraphQL context is not a gql_history HistoryContext: build it "
+            "with HistoryContext(plugin), or carry one as `history`"
+        )
+    return found

@@ -1,0 +1,286 @@
+"""An execution context completing plain data fields in bulk.
+
+A page of 100 runs has well over a thousand fields, and graphql-core builds a
+resolve info and walks its completion machinery for each. Fields without a
+resolver or arguments need none of that: their value is an attribute, a leaf
+coerced by its type or an object whose fields are plain too (an edge and its
+node). Such fields are completed here with plain loops. Only values that
+complete without error take this path: anything else (a null in a non-null
+field, a value its type rejects, a field with a resolver) goes to graphql-core,
+so responses and errors are the same either way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLString,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.pyutils import AwaitableOrValue, Path, Undefined
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+
+class _Fallback(Exception):  # noqa: N818 (control flow, not an error)
+    """A value graphql-core must complete, to raise the error it would."""
+
+
+_FALLBACK = _Fallback()
+
+#: Completes a field on a source object, raising ``_Fallback`` when it cannot.
+Completer = Callable[[Any], Any]
+#: Per response name, how to complete the field, or None for graphql-core to.
+_Plan = list[tuple[str, Completer | None]]
+
+
+class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, with plain data fields completed directly."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # By id of a grouped field set, kept alive alongside so ids stay unique.
+        self._plans: dict[int, tuple[GroupedFieldSet, _Plan | None]] = {}
+        middleware = self.middleware_manager
+        self._bulk = middleware is None or not middleware.middlewares
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        plan = self._plan(parent_type, grouped_field_set) if self._bulk else None
+        if plan is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        results: dict[str, Any] = {}
+        rest: GroupedFieldSet = {}
+        for name, entry in plan:
+            value: Any = _FALLBACK
+            if entry is not None:
+                try:
+                    value = entry(source_value)
+                except Exception:
+                    value = _FALLBACK
+            if value is _FALLBACK:
+                rest[name] = grouped_field_set[name]
+            results[name] = value  # keeps the response's field order
+        if not rest:
+            return results
+        executed = super().execute_fields(
+            parent_type, source_value, path, rest, position_context
+        )
+        if self.is_awaitable(executed):
+
+            async def merged() -> dict[str, Any]:
+                return _merge(results, rest, await executed)
+
+            return merged()
+        return _merge(results, rest, executed)  # type: ignore[arg-type]
+
+    def _plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> _Plan | None:
+        """How to complete each field, None when no field can be done here."""
+        cached = self._plans.get(id(grouped_field_set))
+        if cached is not None:
+            return cached[1]
+        plan: _Plan = [
+            (name, self._entry(parent_type, details))
+            for name, details in grouped_field_set.items()
+        ]
+        found = plan if any(entry for _, entry in plan) else None
+        self._plans[id(grouped_field_set)] = (grouped_field_set, found)
+        return found
+
+    def _entry(
+        self, parent_type: GraphQLObjectType, details: FieldDetailsList
+    ) -> Completer | None:
+        node = details[0].node
+        if node.name.value == "__typename":
+            name = parent_type.name
+            return lambda source: name
+        field = parent_type.fields.get(node.name.value)
+        if field is None or node.arguments or not _plain(field):
+            return None
+        kind: GraphQLOutputType = field.type
+        nullable = not isinstance(kind, GraphQLNonNull)
+        if isinstance(kind, GraphQLNonNull):
+            kind = kind.of_type
+        many = item_nullable = isinstance(kind, GraphQLList)
+        if isinstance(kind, GraphQLList):
+            kind = kind.of_type
+            if isinstance(kind, GraphQLNonNull):
+                item_nullable, kind = False, kind.of_type
+        if is_leaf_type(kind) and not many:
+            return _leaf_field(_reader(field), kind, nullable)
+        if is_leaf_type(kind):
+            item = _leaf(kind)
+        elif isinstance(kind, GraphQLObjectType):
+            grouped, defer_usages, *_ = self.collect_subfields(kind, details)
+            sub = self._plan(kind, grouped) if not defer_usages else None
+            if sub is None or any(complete is None for _, complete in sub):
+                return None
+            item = _object(kind, [(n, c) for n, c in sub if c is not None])
+        else:
+            return None  # interfaces and unions resolve their type
+        return _field(_reader(field), item, nullable, many, item_nullable)
+
+
+def _plain(field: GraphQLField) -> bool:
+    """Whether ``field`` is read by Strawberry's default resolver, with no args."""
+    return not field.args and getattr(field.resolve, "_is_default", False)
+
+
+def _reader(field: GraphQLField) -> Callable[[Any], Any]:
+    """The attribute getter Strawberry's default resolver amounts to."""
+    resolve = field.resolve
+    assert resolve is not None
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    name = getattr(definition, "python_name", None)
+    if name and getattr(definition, "default_resolver", None) is getattr:
+        return operator.attrgetter(name)
+    return lambda source: resolve(source, None)
+
+
+def _field(
+    read: Callable[[Any], Any],
+    item: Completer,
+    nullable: bool,
+    many: bool,
+    item_nullable: bool,
+) -> Completer:
+    """Completes a field read by ``read`` whose value (or each) ``item`` completes."""
+    if many:
+
+        def complete_item(value: Any) -> Any:
+            if value is None:
+                if item_nullable:
+                    return None
+                raise _FALLBACK
+            return item(value)
+
+    def complete(source: Any) -> Any:
+        value = read(source)
+        if value is None:
+            if nullable:
+                return None
+            raise _FALLBACK
+        if not many:
+            return item(value)
+        if not isinstance(value, list | tuple):
+            raise _FALLBACK
+        return [complete_item(one) for one in value]
+
+    return complete
+
+
+def _leaf_field(
+    read: Callable[[Any], Any],
+    kind: GraphQLScalarType | GraphQLEnumType,
+    nullable: bool,
+) -> Completer:
+    """Completes a field of a leaf type: the commonest case, in one call."""
+    coerce = kind.coerce_output_value
+    unchanged = _unchanged(kind)
+
+    def complete(source: Any) -> Any:
+        value = read(source)
+        if value.__class__ is unchanged:
+            return value
+        if value is None:
+            if nullable:
+                return None
+            raise _FALLBACK
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _FALLBACK
+        return coerced
+
+    return complete
+
+
+def _leaf(kind: GraphQLScalarType | GraphQLEnumType) -> Completer:
+    """Coerces a non-null leaf value for output as graphql-core would."""
+    coerce = kind.coerce_output_value
+    unchanged = _unchanged(kind)
+
+    def complete(value: Any) -> Any:
+        if value.__class__ is unchanged:
+            return value
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _FALLBACK
+        return coerced
+
+    return complete
+
+
+def _object(kind: GraphQLObjectType, fields: list[tuple[str, Completer]]) -> Completer:
+    """Completes a non-null object value with completers of its fields."""
+    is_type_of = kind.is_type_of
+
+    def complete(value: Any) -> Any:
+        if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
+            raise _FALLBACK
+        return {name: field(value) for name, field in fields}
+
+    return complete
+
+
+class _Never:
+    """A type no value has."""
+
+
+def _unchanged(kind: GraphQLScalarType | GraphQLEnumType) -> type:
+    """The type of values ``kind`` outputs unchanged (graphql-core's String and
+    Boolean), so they need no call; a type no value has for other kinds."""
+    if kind is GraphQLString:
+        return str
+    if kind is GraphQLBoolean:
+        return bool
+    return _Never
+
+
+def _merge(
+    results: dict[str, Any], rest: GroupedFieldSet, executed: dict[str, Any]
+) -> dict[str, Any]:
+    for name in rest:
+        if name in executed:
+            results[name] = executed[name]
+        else:  # a field graphql-core leaves out of the response
+            del results[name]
+    return results
+
+
+def bulk_supported() -> bool:
+    """Whether graphql-core's executor has the hooks this context relies on."""
+    context = StrawberryGraphQLCoreExecutionContext
+    hook = getattr(context, "execute_fields", None)
+    if hook is None or not hasattr(context, "collect_subfields"):
+        return False
+    return list(inspect.signature(hook).parameters) == [
+        "self",
+        "parent_type",
+        "source_value",
+        "path",
+        "grouped_field_set",
+        "position_context",
+    ]

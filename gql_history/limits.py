@@ -1,0 +1,23 @@
+"""Limits on what one GraphQL request may ask for, set on the plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """Bounds on a GraphQL request's shape and on the work it can cause."""
+
+    max_depth: int = 12
+    """Deepest field nesting of an operation (introspection aside)."""
+    max_aliases: int = 30
+    """Most aliased fields in a document."""
+    max_tokens: int = 5000
+    """Most tokens in a document; longer ones are not even parsed."""
+    max_filter_depth: int = 5
+    """Deepest nesting of a filter, 1 for a filter without ``and``/``or``/``not``."""
+    max_page_size: int = 100
+    """Largest ``first``/``last`` of a connection, and most ids of ``nodes``."""
+    introspection: bool = True
+    """Whether the schema answers introspection queries (GraphiQL needs it)."""

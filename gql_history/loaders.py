@@ -1,0 +1,56 @@
+"""DataLoaders built per request: lineage and node lookups of one query share
+a few batched SQL statements instead of one per run."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from strawberry.dataloader import DataLoader
+
+from .paging import PageRequest
+from .store import HistoryStore, Page
+
+#: A children page: the parent run id, the page asked for and whether to probe
+#: for rows before its start (for the page flag pointing back).
+ChildrenKey = tuple[str, PageRequest, bool]
+
+
+class HistoryLoaders:
+    """The DataLoaders of one GraphQL request over ``store``."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+        self.run: DataLoader[str, sa.Row[Any] | None] = DataLoader(self._load_runs)
+        """A run by id, ``None`` when absent."""
+        self.children: DataLoader[ChildrenKey, Page] = DataLoader(self._load_children)
+        """A page of a run's children, queued first first."""
+        self.child_count: DataLoader[str, int] = DataLoader(self._load_child_counts)
+        """How many runs a run queued."""
+
+    async def _load_runs(self, run_ids: Sequence[str]) -> list[sa.Row[Any] | None]:
+        rows = {row.id: row for row in await self.store.get_many(run_ids)}
+        return [rows.get(run_id) for run_id in run_ids]
+
+    async def _load_children(self, keys: Sequence[ChildrenKey]) -> list[Page]:
+        """One statement per distinct page request; usually all keys share one."""
+        parents: defaultdict[tuple[PageRequest, bool], list[str]] = defaultdict(list)
+        for parent, request, probe in keys:
+            parents[request, probe].append(parent)
+        pages: dict[ChildrenKey, Page] = {}
+        for (request, probe), ids in parents.items():
+            found = await self.store.children_pages(
+                ids,
+                limit=request.limit,
+                start=request.start,
+                backward=request.backward,
+                probe_before=probe,
+            )
+            pages.update(((parent, request, probe), found[parent]) for parent in ids)
+        return [pages[key] for key in keys]
+
+    async def _load_child_counts(self, parent_ids: Sequence[str]) -> list[int]:
+        counts = await self.store.count_children(parent_ids)
+        return [counts[parent] for parent in parent_ids]

@@ -1,0 +1,91 @@
+"""Errors coded for clients at the GraphQL edge.
+
+A client's mistake (a malformed document or variable, a limit exceeded, an
+invalid cursor, page size or filter) keeps its message and gets
+``extensions.code = "BAD_USER_INPUT"``. Anything else is logged here and
+replaced by a generic ``INTERNAL_SERVER_ERROR``, so no SQL, stack trace or
+connection string ever reaches a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.extensions import SchemaExtension
+from strawberry.relay import GlobalIDValueError
+from strawberry.types import ExecutionContext
+
+from .errors import InvalidQueryError
+
+logger = logging.getLogger(__name__)
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+INTERNAL_MESSAGE = "Internal server error: the request could not be completed."
+
+#: Errors carrying a message meant for the client.
+_USER_ERRORS = (
+    GraphQLError,
+    InvalidQueryError,
+    GlobalIDValueError,
+    StrawberryInputCoercionError,
+)
+
+
+def code_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """``errors`` with an ``extensions.code`` each, unexpected ones masked."""
+    return [code_error(error) for error in errors]
+
+
+def code_error(error: GraphQLError) -> GraphQLError:
+    """``error`` coded for the client; an error already coded is kept as is."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    original = error.original_error
+    if original is None or isinstance(original, _USER_ERRORS):
+        return _coded(error, error.message, BAD_USER_INPUT)
+    if isinstance(original, RecursionError):  # a document nesting absurdly deep
+        return _coded(error, "the document nests too deeply", BAD_USER_INPUT)
+    logger.error(
+        "gql_history: GraphQL error at %s",
+        ".".join(map(str, error.path or ())) or "the request",
+        exc_info=(type(original), original, original.__traceback__),
+    )
+    return _coded(error, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR)
+
+
+def _coded(error: GraphQLError, message: str, code: str) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Code (and mask) the errors of every operation once it completes."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = code_errors(list(result.errors))
+
+
+class HistorySchema(strawberry.Schema):
+    """A schema that leaves error logging to ``code_errors``: client mistakes
+    are not server errors, and unexpected ones are logged once."""
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
+        return None

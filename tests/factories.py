@@ -1,0 +1,54 @@
+"""Run records for tests that write the history table directly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fluid.scheduler import TaskState
+
+from gql_history.store import RunRecord
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def run_record(run_id: str, **fields: Any) -> RunRecord:
+    """A queued run ``run_id``, with ``fields`` overriding the defaults."""
+    values: dict[str, Any] = dict(
+        id=run_id,
+        name="add",
+        priority="medium",
+        state=TaskState.queued,
+        queued=T0,
+        start=None,
+        end=None,
+        params={},
+        from_run_id="",
+        root_run_id="",
+        retry_attempt=0,
+        error_type=None,
+        error_message=None,
+        tags=[],
+    )
+    values.update(fields)
+    return RunRecord(**values)
+
+
+def lifecycle(run_id: str, **fields: Any) -> list[RunRecord]:
+    """The queued, running and success records of one run, in order."""
+    queued = fields.pop("queued", T0)
+    start, end = queued + timedelta(seconds=1), queued + timedelta(seconds=2)
+    return [
+        run_record(run_id, queued=queued, **fields),
+        run_record(
+            run_id, queued=queued, state=TaskState.running, start=start, **fields
+        ),
+        run_record(
+            run_id,
+            queued=queued,
+            state=TaskState.success,
+            start=start,
+            end=end,
+            **fields,
+        ),
+    ]
