@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 python3; do \
 	&& { command -v $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint schema bench install clean
+.PHONY: help demo test lint schema clients bench install clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,8 +38,12 @@ lint: $(STAMP)  ## ruff and mypy
 schema: $(STAMP)  ## regenerate schema.graphql from the code
 	$(BIN)/strawberry export-schema gql_history.schema:schema --output schema.graphql
 
+clients: $(STAMP)  ## generate the typed Python and TypeScript clients from schema.graphql (needs npm)
+	$(BIN)/python -m examples.clients.generate schema.graphql
+
 bench: $(STAMP)  ## run the benchmark (1,000,000 runs; slow, not part of the tests)
 	$(BIN)/python -m tests.bench
 
-clean:  ## remove the virtualenv and embedded server data
-	rm -rf $(VENV) .gql-history
+clean:  ## remove the virtualenv, embedded server data and generated clients
+	rm -rf $(VENV) .gql-history examples/clients/*/generated \
+		examples/clients/typescript/node_modules examples/clients/typescript/dist

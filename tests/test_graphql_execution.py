@@ -1,0 +1,69 @@
+"""The bulk execution context answers exactly as graphql-core's own."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fluid.scheduler import TaskState
+
+from gql_history import TaskHistoryPlugin
+from gql_history.context import HistoryContext
+from gql_history.masking import ErrorCodes, HistorySchema
+from gql_history.schema import Query, schema
+
+from .factories import T0, run_record
+
+QUERIES = [
+    """{ runs(first: 10) { edges { cursor node { id runId task priority state
+         queued start end duration params retryAttempt tags
+         error { type message } } }
+         pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }""",
+    """{ runs(last: 3, orderBy: QUEUED_ASC) { edges { node { __typename runId
+         parent { runId } root { runId state } } } totalCount } }""",
+    """{ a: run(id: "child") { runId parent { runId children(first: 5) {
+         edges { node { runId } } } } } b: run(id: "missing") { runId } }""",
+    """{ runs(first: 2, filter: {state: [FAILURE]}) { edges { node {
+         runId error { type message } params } } } }""",
+    """{ runs(first: 101) { edges { node { runId } } } }""",
+]
+
+
+@pytest.fixture(scope="module")
+async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+    await history.store.upsert(
+        [
+            run_record(
+                "root",
+                state=TaskState.success,
+                start=T0,
+                end=T0 + timedelta(seconds=2),
+                params={"user": "u1", "nested": {"n": [1, 2]}},
+                tags=["a", "b"],
+            ),
+            run_record("child", from_run_id="root", root_run_id="root", queued=T0),
+            run_record(
+                "failed",
+                state=TaskState.failure,
+                queued=T0 - timedelta(seconds=1),
+                error_type="ValueError",
+                error_message="boom",
+            ),
+        ]
+    )
+    return history
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_execution_bulk_context_matches_graphql_core(
+    seeded: TaskHistoryPlugin, query: str
+) -> None:
+    plain = HistorySchema(query=Query, extensions=[ErrorCodes])
+    bulk = await schema.execute(query, context_value=HistoryContext(seeded))
+    core = await plain.execute(query, context_value=HistoryContext(seeded))
+    assert (bulk.data, _messages(bulk.errors)) == (core.data, _messages(core.errors))
+    assert bulk.data or bulk.errors
+
+
+def _messages(errors: object) -> list[str]:
+    return [str(error) for error in errors or ()]
