@@ -1,0 +1,221 @@
+"""The read scenarios and how each target asks for them.
+
+Every scenario is a page of 100 runs with all their scalar fields (one run
+for ``by_id``), asked for in the way each target offers: raw SQL for the
+floor, ``GET /tasks-history`` for the REST apps, ``POST /tasks-graphql``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fluid import settings as fluid_settings
+from fluid.db.cursor import Cursor, CursorEntry
+
+from gql_history.cursor import CursorCodec, Position
+from gql_history.settings import default_cursor_secret
+from gql_history.store import RUN_COLUMNS, RunOrder
+
+from .seed import SCENARIO_TASK
+
+PAGE = 100
+SCENARIOS = ("newest", "task", "failure", "params", "deep", "by_id")
+DESCRIPTIONS = {
+    "newest": "newest 100, no filter",
+    "task": f"task = {SCENARIO_TASK}",
+    "failure": "state = failure",
+    "params": 'params @> {"region": "eu"}',
+    "deep": "page ~500,000 runs deep, by cursor",
+    "by_id": "one run by id",
+}
+PARAMS_FILTER = {"region": "eu"}
+
+
+@dataclass(frozen=True, slots=True)
+class Fixtures:
+    """Values the scenarios need from the seeded table."""
+
+    table: str
+    depth: int
+    deep: Position
+    run_id: str
+
+
+async def load_fixtures(conn: asyncpg.Connection, table: str, rows: int) -> Fixtures:
+    """The deep position (``depth`` runs from the newest) and a run id."""
+    depth = min(500_000, rows // 2)
+    row = await conn.fetchrow(
+        f'SELECT queued, id FROM "{table}" ORDER BY queued DESC, id DESC '
+        "OFFSET $1 LIMIT 1",
+        depth - 1,
+    )
+    assert row is not None, f"{table} has fewer than {depth} rows"
+    return Fixtures(table, depth, Position(row["queued"], row["id"]), row["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request of a scenario."""
+
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+
+# raw SQL floor
+
+_COLUMNS = ", ".join(f'"{name}"' for name in RUN_COLUMNS)
+
+
+def floor_query(scenario: str, fx: Fixtures) -> tuple[str, list[Any]]:
+    """The fastest SQL for the scenario: its page (plus one row) in one select."""
+    select = f'SELECT {_COLUMNS} FROM "{fx.table}"'
+    order = f"ORDER BY queued DESC, id DESC LIMIT {PAGE + 1}"
+    match scenario:
+        case "newest":
+            return f"{select} {order}", []
+        case "task":
+            return f"{select} WHERE name = $1 {order}", [SCENARIO_TASK]
+        case "failure":
+            return f"{select} WHERE state = 'failure' {order}", []
+        case "params":
+            return f"{select} WHERE params @> $1::jsonb {order}", [
+                json.dumps(PARAMS_FILTER)
+            ]
+        case "deep":
+            return f"{select} WHERE (queued, id) < ($1, $2) {order}", [
+                fx.deep.queued,
+                fx.deep.id,
+            ]
+        case "by_id":
+            return f"{select} WHERE id = $1", [fx.run_id]
+    raise ValueError(scenario)
+
+
+# REST, aio-fluid's TaskDbPlugin and ours share the routes and parameters
+
+
+def rest_request(target: str, scenario: str, fx: Fixtures) -> HttpRequest:
+    """``GET /tasks-history`` (or ``/tasks-history/{id}``) for the scenario."""
+    base = {"limit": PAGE}
+    match scenario:
+        case "newest":
+            return HttpRequest("GET", "/tasks-history", base)
+        case "task":
+            return HttpRequest("GET", "/tasks-history", base | {"task": SCENARIO_TASK})
+        case "failure":
+            return HttpRequest("GET", "/tasks-history", base | {"state": "failure"})
+        case "params":
+            params = base | {"params": json.dumps(PARAMS_FILTER)}
+            return HttpRequest("GET", "/tasks-history", params)
+        case "deep":
+            cursor = _peer_cursor(fx) if target == "peer" else _rest_cursor(fx)
+            return HttpRequest("GET", "/tasks-history", {"cursor": cursor})
+        case "by_id":
+            return HttpRequest("GET", f"/tasks-history/{fx.run_id}")
+    raise ValueError(scenario)
+
+
+def _peer_cursor(fx: Fixtures) -> str:
+    """The cursor aio-fluid would return for the page ending at ``fx.deep``."""
+    return Cursor(
+        entries=(CursorEntry("queued", fx.deep.queued),),
+        limit=PAGE,
+        filters={},
+        search_text="",
+    ).encode(secret=fluid_settings.PAGINATION_SECRET)
+
+
+def _rest_cursor(fx: Fixtures) -> str:
+    """The cursor our REST route returns for the page ending at ``fx.deep``."""
+    codec = CursorCodec.from_secret(default_cursor_secret())
+    return codec.encode(RunOrder.QUEUED_DESC, fx.deep, {"limit": PAGE})
+
+
+def rest_rows(scenario: str, payload: Any) -> int:
+    """How many runs a REST answer holds."""
+    if scenario == "by_id":
+        return 1 if payload.get("id") else 0
+    return len(payload["data"])
+
+
+# GraphQL
+
+#: Every scalar field of a TaskRun (``error`` holds two scalars), no lineage.
+_RUN_FIELDS = """
+    id runId task priority state queued start end duration params
+    retryAttempt error { type message } tags parentRunId rootRunId
+"""
+
+#: A page as a Relay client asks for it, with one cursor (``endCursor``) like
+#: the REST answer's, not one per edge.
+_PAGE_QUERY = (
+    "query Page($first: Int!, $after: String, $filter: TaskRunFilter) {"
+    " runs(first: $first, after: $after, filter: $filter) {"
+    " edges { node {" + _RUN_FIELDS + "} }"
+    " pageInfo { hasNextPage endCursor } } }"
+)
+_RUN_QUERY = "query Run($id: String!) { run(id: $id) {" + _RUN_FIELDS + "} }"
+
+
+def graphql_cursor(fx: Fixtures) -> str:
+    """The ``after`` cursor of the page ending at ``fx.deep``."""
+    codec = CursorCodec.from_secret(default_cursor_secret())
+    return codec.encode(RunOrder.QUEUED_DESC, fx.deep)
+
+
+def graphql_request(scenario: str, fx: Fixtures) -> HttpRequest:
+    """``POST /tasks-graphql`` for the scenario."""
+    variables: dict[str, Any] = {"first": PAGE}
+    match scenario:
+        case "newest":
+            pass
+        case "task":
+            variables["filter"] = {"task": [SCENARIO_TASK]}
+        case "failure":
+            variables["filter"] = {"state": ["FAILURE"]}
+        case "params":
+            variables["filter"] = {"params": PARAMS_FILTER}
+        case "deep":
+            variables["after"] = graphql_cursor(fx)
+        case "by_id":
+            body = {"query": _RUN_QUERY, "variables": {"id": fx.run_id}}
+            return HttpRequest("POST", "/tasks-graphql", body=body)
+        case _:
+            raise ValueError(scenario)
+    body = {"query": _PAGE_QUERY, "variables": variables}
+    return HttpRequest("POST", "/tasks-graphql", body=body)
+
+
+def graphql_rows(scenario: str, payload: Any) -> int:
+    """How many runs a GraphQL answer holds; raises on GraphQL errors."""
+    if payload.get("errors"):
+        raise AssertionError(f"GraphQL errors: {payload['errors']}")
+    if scenario == "by_id":
+        return 1 if payload["data"]["run"] else 0
+    return len(payload["data"]["runs"]["edges"])
+
+
+def http_request(target: str, scenario: str, fx: Fixtures) -> HttpRequest:
+    """The request ``target`` answers ``scenario`` with."""
+    if target.startswith("ours-graphql"):
+        return graphql_request(scenario, fx)
+    return rest_request(target, scenario, fx)
+
+
+def count_rows(target: str, scenario: str, payload: Any) -> int:
+    """How many runs ``target`` returned in ``payload``."""
+    if target.startswith("ours-graphql"):
+        return graphql_rows(scenario, payload)
+    return rest_rows(scenario, payload)
+
+
+def probe_request(target: str) -> HttpRequest:
+    """A cheap request that answers 200 once ``target`` serves."""
+    if target.startswith("ours-graphql"):
+        return HttpRequest("POST", "/tasks-graphql", body={"query": "{ __typename }"})
+    return HttpRequest("GET", "/tasks-history", {"limit": 1})
