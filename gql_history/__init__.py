@@ -9,12 +9,18 @@ from .errors import (
     HistoryError,
     InvalidCursorError,
     InvalidQueryError,
+    LiveUpdatesError,
+    LiveUpdatesInterruptedError,
     RunNotFoundError,
+    SubscriberTooSlowError,
+    TooManySubscriptionsError,
 )
 from .filters import RunFilter
 from .limits import QueryLimits
+from .live import LiveUpdates
 from .models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 from .plugin import TaskHistoryPlugin, get_history_plugin
+from .stats import RunStats
 from .store import HistoryStore, RunOrder
 from .tables import history_table
 
@@ -45,14 +51,20 @@ __all__ = [
     "HistoryStore",
     "InvalidCursorError",
     "InvalidQueryError",
+    "LiveUpdates",
+    "LiveUpdatesError",
+    "LiveUpdatesInterruptedError",
     "QueryLimits",
     "RunFilter",
     "RunNotFoundError",
     "RunOrder",
+    "RunStats",
+    "SubscriberTooSlowError",
     "TaskHistoryPlugin",
     "TaskHistoryQuery",
     "TaskRunHistory",
     "TaskRunHistoryPage",
+    "TooManySubscriptionsError",
     "build_schema",
     "create_app",
     "get_history_plugin",

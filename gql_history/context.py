@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from strawberry.fastapi import BaseContext
 from strawberry.types.nodes import SelectedField
 
+from .errors import TooManySubscriptionsError
 from .loaders import HistoryLoaders
 from .selection import selected_paths
 
@@ -20,13 +21,33 @@ if TYPE_CHECKING:
 
 class HistoryContext(BaseContext):
     """The history plugin, and the DataLoaders and selection lookups of one
-    request (so build a new one for every request)."""
+    request or websocket connection (so build a new one for each).
 
-    def __init__(self, plugin: TaskHistoryPlugin) -> None:
+    A websocket connection's context lives as long as the connection: pass
+    ``cache=False`` so its DataLoaders never serve a run read earlier.
+    """
+
+    def __init__(self, plugin: TaskHistoryPlugin, *, cache: bool = True) -> None:
         super().__init__()
         self.plugin = plugin
-        self.loaders = HistoryLoaders(plugin.store)
+        self.loaders = HistoryLoaders(plugin.store, cache=cache)
+        self.subscriptions = 0
+        """Live subscriptions open on this connection."""
         self._selections: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def open_subscription(self, limit: int) -> None:
+        """Count one more live subscription on this connection; raise
+        ``TooManySubscriptionsError`` if it would hold more than ``limit``."""
+        if self.subscriptions >= limit:
+            raise TooManySubscriptionsError(
+                f"a connection may hold at most {limit} live subscriptions: "
+                "complete one first, or open another connection"
+            )
+        self.subscriptions += 1
+
+    def close_subscription(self) -> None:
+        """Count one live subscription fewer on this connection."""
+        self.subscriptions -= 1
 
     def selected(self, info: Info[Any, Any]) -> frozenset[str]:
         """Dotted names of the fields selected below the field ``info`` resolves.

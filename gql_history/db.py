@@ -46,9 +46,16 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An asyncpg engine for ``url`` that survives database restarts."""
-    options.setdefault("pool_pre_ping", True)
+    """An asyncpg engine for ``url``.
+
+    No ping on checkout: the store retries a read whose pooled connection the
+    server dropped, and the writer retries every failed write. A pool of 20
+    keeps concurrent GraphQL clients from reconnecting (SQLAlchemy's default
+    of 5 closes overflow connections after each use).
+    """
     options.setdefault("json_serializer", _dumps)
+    options.setdefault("pool_size", 20)
+    options.setdefault("max_overflow", 10)
     return create_async_engine(async_url(url), **options)
 
 

@@ -1,4 +1,5 @@
-"""GraphQL enums: aio-fluid's states and priorities in UPPER_CASE, and run orders.
+"""GraphQL enums: aio-fluid's states and priorities in UPPER_CASE, run orders
+and statistics buckets.
 
 Each member's value is the aio-fluid (or store) value itself, so a stored row's
 ``state`` or ``priority`` serializes without conversion and a filter's
@@ -13,6 +14,7 @@ import strawberry
 from fluid.scheduler import TaskPriority as FluidTaskPriority
 from fluid.scheduler import TaskState as FluidTaskState
 
+from .stats import Bucket
 from .store import RunOrder
 
 
@@ -70,3 +72,13 @@ class TaskRunOrder(enum.Enum):
     QUEUED_ASC = strawberry.enum_value(
         RunOrder.QUEUED_ASC, description="Earliest queued first."
     )
+
+
+@strawberry.enum(
+    name="StatsBucket",
+    description="The width of the time buckets of a `runStats` series (UTC).",
+)
+class StatsBucket(enum.Enum):
+    MINUTE = strawberry.enum_value(Bucket.MINUTE, description="One minute.")
+    HOUR = strawberry.enum_value(Bucket.HOUR, description="One hour.")
+    DAY = strawberry.enum_value(Bucket.DAY, description="One day, from midnight UTC.")

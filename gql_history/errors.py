@@ -21,3 +21,24 @@ class InvalidQueryError(HistoryError, ValueError):
 
 class InvalidCursorError(InvalidQueryError):
     """Raised when a pagination cursor is malformed, altered or from another order."""
+
+
+class TooManySubscriptionsError(InvalidQueryError):
+    """Raised when a connection opens more live subscriptions than allowed."""
+
+
+class LiveUpdatesError(HistoryError):
+    """Base class of the errors ending a live subscription.
+
+    Nothing is lost: subscribing again with ``since`` set to the ``updated``
+    of the last run received replays what changed in between.
+    """
+
+
+class SubscriberTooSlowError(LiveUpdatesError):
+    """Raised when a subscriber falls more runs behind than its queue holds."""
+
+
+class LiveUpdatesInterruptedError(LiveUpdatesError):
+    """Raised when change notifications stop: the database connection
+    listening for them was lost, or the server is shutting down."""

@@ -45,6 +45,8 @@ _FALLBACK = _Fallback()
 Completer = Callable[[Any], Any]
 #: Per response name, how to complete the field, or None for graphql-core to.
 _Plan = list[tuple[str, Completer | None]]
+#: A parent type's name and the ids of the nodes of each of its fields.
+_NodesKey = tuple[str, tuple[tuple[int, ...], ...]]
 
 
 class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -54,6 +56,8 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # By id of a grouped field set, kept alive alongside so ids stay unique.
         self._plans: dict[int, tuple[GroupedFieldSet, _Plan | None]] = {}
+        # By parent type and field nodes, shared by a subscription's events.
+        self._plans_by_nodes: dict[_NodesKey, tuple[Any, _Plan | None]] = {}
         middleware = self.middleware_manager
         self._bulk = middleware is None or not middleware.middlewares
 
@@ -95,6 +99,15 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return merged()
         return _merge(results, rest, executed)  # type: ignore[arg-type]
 
+    def build_per_event_executor(self, payload: Any) -> BulkExecutionContext:
+        """The executor of one subscription event: a copy sharing the plans by
+        field nodes, with plans by grouped field set of its own, since every
+        event collects new sets (kept, they would grow with every event)."""
+        executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, BulkExecutionContext)
+        executor._plans = {}
+        return executor
+
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
     ) -> _Plan | None:
@@ -102,11 +115,21 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._plans.get(id(grouped_field_set))
         if cached is not None:
             return cached[1]
-        plan: _Plan = [
-            (name, self._entry(parent_type, details))
-            for name, details in grouped_field_set.items()
-        ]
-        found = plan if any(entry for _, entry in plan) else None
+        nodes = tuple(
+            tuple(field.node for field in details)
+            for details in grouped_field_set.values()
+        )
+        key = (parent_type.name, tuple(tuple(map(id, each)) for each in nodes))
+        known = self._plans_by_nodes.get(key)
+        if known is not None:
+            found = known[1]
+        else:
+            plan: _Plan = [
+                (name, self._entry(parent_type, details))
+                for name, details in grouped_field_set.items()
+            ]
+            found = plan if any(entry for _, entry in plan) else None
+            self._plans_by_nodes[key] = (nodes, found)  # nodes keep ids unique
         self._plans[id(grouped_field_set)] = (grouped_field_set, found)
         return found
 

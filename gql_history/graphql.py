@@ -9,25 +9,34 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 from cross_web import HTTPException
 from fastapi import params
-from starlette.requests import Request
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from .context import HistoryContext
+from .limits import QueryLimits
 from .masking import BAD_USER_INPUT, code_errors
 from .schema import build_schema
 
 if TYPE_CHECKING:
     from .plugin import TaskHistoryPlugin
 
+#: Queries and mutations a websocket connection may run at once, besides its
+#: live subscriptions.
+_MAX_OTHER_OPERATIONS = 20
+
 
 class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
     """A GraphQLRouter whose every error response carries ``extensions.code``."""
+
+    max_tokens = QueryLimits().max_tokens
+    """Most tokens of a document it parses itself."""
 
     def encode_json(self, data: object) -> str:
         # pydantic-core's encoder: a page of runs encodes in half the time.
@@ -41,6 +50,26 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
         if result.errors:
             result.errors = code_errors(list(result.errors))
         return await super().process_result(request, result)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # A plain request would run a subscription as a query, answering null.
+        if _is_subscription(request_data, self.max_tokens):
+            raise HTTPException(
+                400,
+                "subscriptions are served over a websocket (graphql-transport-ws "
+                "protocol) on this endpoint, not as plain requests",
+            )
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def run(  # type: ignore[override]
         self,
@@ -58,6 +87,19 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
             return JSONResponse({"errors": [error]}, status_code=400)
 
 
+def _is_subscription(data: GraphQLRequestData, max_tokens: int) -> bool:
+    """Whether ``data`` asks for a subscription (only documents naming one
+    are parsed here)."""
+    if not data.query or "subscription" not in data.query:
+        return False
+    try:
+        document = parse(data.query, no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return False  # reported by the schema, as for any request
+    operation = get_operation_ast(document, data.operation_name)
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+
+
 def graphql_router(
     plugin: TaskHistoryPlugin,
     *,
@@ -70,12 +112,21 @@ def graphql_router(
     come, so ask for ``starlette.requests.HTTPConnection`` to serve both.
     """
 
-    async def get_context() -> HistoryContext:
-        return HistoryContext(plugin)
+    limits = plugin.graphql_limits
 
-    return HistoryGraphQLRouter(
-        build_schema(plugin.graphql_limits),
+    async def get_context(connection: HTTPConnection) -> HistoryContext:
+        # one context per request, or per websocket connection
+        return HistoryContext(plugin, cache=connection.scope["type"] == "http")
+
+    router = HistoryGraphQLRouter(
+        build_schema(limits),
         context_getter=get_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        # a backstop counting queries in flight too; runUpdates enforces
+        # `max_subscriptions` itself, with a coded error
+        max_subscriptions_per_connection=limits.max_subscriptions
+        + _MAX_OTHER_OPERATIONS,
         dependencies=dependencies,
     )
+    router.max_tokens = limits.max_tokens
+    return router

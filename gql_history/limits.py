@@ -21,3 +21,9 @@ class QueryLimits:
     """Largest ``first``/``last`` of a connection, and most ids of ``nodes``."""
     introspection: bool = True
     """Whether the schema answers introspection queries (GraphiQL needs it)."""
+    max_subscriptions: int = 10
+    """Most live subscriptions one websocket connection may hold open."""
+    max_replay: int = 10_000
+    """Most runs a subscription replays from its ``since``."""
+    max_buckets: int = 1000
+    """Most time buckets in a ``runStats`` series."""

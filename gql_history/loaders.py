@@ -21,13 +21,21 @@ ChildrenKey = tuple[str, PageRequest, bool]
 class HistoryLoaders:
     """The DataLoaders of one GraphQL request over ``store``."""
 
-    def __init__(self, store: HistoryStore) -> None:
+    def __init__(self, store: HistoryStore, *, cache: bool = True) -> None:
+        """``cache=False`` for a websocket connection: its loads batch as
+        usual, but a live subscription must never see a stale run."""
         self.store = store
-        self.run: DataLoader[str, sa.Row[Any] | None] = DataLoader(self._load_runs)
+        self.run: DataLoader[str, sa.Row[Any] | None] = DataLoader(
+            self._load_runs, cache=cache
+        )
         """A run by id, ``None`` when absent."""
-        self.children: DataLoader[ChildrenKey, Page] = DataLoader(self._load_children)
+        self.children: DataLoader[ChildrenKey, Page] = DataLoader(
+            self._load_children, cache=cache
+        )
         """A page of a run's children, queued first first."""
-        self.child_count: DataLoader[str, int] = DataLoader(self._load_child_counts)
+        self.child_count: DataLoader[str, int] = DataLoader(
+            self._load_child_counts, cache=cache
+        )
         """How many runs a run queued."""
 
     async def _load_runs(self, run_ids: Sequence[str]) -> list[sa.Row[Any] | None]:

@@ -17,15 +17,22 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.relay import GlobalIDValueError
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, StreamExecutionResult
 
-from .errors import InvalidQueryError
+from .errors import (
+    InvalidQueryError,
+    LiveUpdatesError,
+    SubscriberTooSlowError,
+)
 
 logger = logging.getLogger(__name__)
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 INTERNAL_MESSAGE = "Internal server error: the request could not be completed."
+#: A live subscription ended: subscribe again with ``since`` to resume it.
+SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+LIVE_UPDATES_INTERRUPTED = "LIVE_UPDATES_INTERRUPTED"
 
 #: Errors carrying a message meant for the client.
 _USER_ERRORS = (
@@ -50,6 +57,10 @@ def code_error(error: GraphQLError) -> GraphQLError:
         return _coded(error, error.message, BAD_USER_INPUT)
     if isinstance(original, RecursionError):  # a document nesting absurdly deep
         return _coded(error, "the document nests too deeply", BAD_USER_INPUT)
+    if isinstance(original, SubscriberTooSlowError):
+        return _coded(error, error.message, SUBSCRIBER_TOO_SLOW)
+    if isinstance(original, LiveUpdatesError):
+        return _coded(error, error.message, LIVE_UPDATES_INTERRUPTED)
     logger.error(
         "gql_history: GraphQL error at %s",
         ".".join(map(str, error.path or ())) or "the request",
@@ -70,13 +81,20 @@ def _coded(error: GraphQLError, message: str, code: str) -> GraphQLError:
 
 
 class ErrorCodes(SchemaExtension):
-    """Code (and mask) the errors of every operation once it completes."""
+    """Code (and mask) the errors of every operation once it completes, and
+    of each result a subscription (or any operation over a websocket) sends."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = code_errors(list(result.errors))
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = code_errors(list(errors))  # type: ignore[union-attr]
+        yield
 
 
 class HistorySchema(strawberry.Schema):

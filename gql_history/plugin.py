@@ -24,6 +24,7 @@ from .cursor import CursorCodec, Position
 from .db import DatabaseArg, resolve_engine
 from .errors import InvalidCursorError, RunNotFoundError
 from .limits import QueryLimits
+from .live import LiveUpdates
 from .models import (
     DEFAULT_LIMIT,
     TaskHistoryQuery,
@@ -32,6 +33,7 @@ from .models import (
     history_of,
 )
 from .settings import default_cursor_secret
+from .stats import RunStats
 from .store import HistoryStore, RunOrder, RunRecord
 from .tables import history_table
 from .writer import RunWriter
@@ -114,6 +116,22 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         introspection: Annotated[
             bool, Doc("Whether the GraphQL schema answers introspection queries")
         ] = True,
+        max_subscriptions: Annotated[
+            int, Doc("Most live subscriptions one websocket connection may hold")
+        ] = 10,
+        max_replay: Annotated[
+            int, Doc("Most runs a live subscription replays from its `since`")
+        ] = 10_000,
+        live_queue_size: Annotated[
+            int,
+            Doc(
+                "Most runs waiting to be sent to one live subscriber; one "
+                "further behind is ended (it resumes with `since`)"
+            ),
+        ] = 1000,
+        max_stats_buckets: Annotated[
+            int, Doc("Most time buckets in a `runStats` series")
+        ] = 1000,
     ) -> None:
         engine, self._owns_engine = resolve_engine(db)
         self.table: Annotated[
@@ -134,6 +152,9 @@ class TaskHistoryPlugin(TaskManagerPlugin):
             max_filter_depth=max_filter_depth,
             max_page_size=max_page_size,
             introspection=introspection,
+            max_subscriptions=max_subscriptions,
+            max_replay=max_replay,
+            max_buckets=max_stats_buckets,
         )
         self.task_manager: TaskManager | None = None
         self.store = HistoryStore(
@@ -143,6 +164,12 @@ class TaskHistoryPlugin(TaskManagerPlugin):
             self.store, batch_size=batch_size, max_pending=max_pending
         )
         self.cursors = CursorCodec.from_secret(cursor_secret or default_cursor_secret())
+        self.live: Annotated[
+            LiveUpdates, Doc("The live subscriptions served by this process")
+        ] = LiveUpdates(self.store, queue_size=live_queue_size)
+        self.stats: Annotated[RunStats, Doc("Run statistics and filter facets")] = (
+            RunStats(self.store)
+        )
         self._errors: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     @property
@@ -199,7 +226,9 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         await self.close()
 
     async def close(self) -> None:
-        """Write pending runs, then release the database if the plugin owns it."""
+        """End live subscriptions, write pending runs, then release the
+        database if the plugin owns it."""
+        await self.live.close()
         await self._drain_async_dispatcher()
         await self.writer.close()
         if self._owns_engine:

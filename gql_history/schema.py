@@ -1,4 +1,5 @@
-"""The Query root and the schema: ``schema`` is the default one, which
+"""The Query root and the schema, with the Subscription root of
+``subscriptions``: ``schema`` is the default one, which
 ``strawberry export-schema gql_history.schema:schema`` prints.
 
 No ``from __future__ import annotations``: Strawberry reads live annotations.
@@ -27,12 +28,21 @@ from strawberry.extensions.query_depth_limiter import (
 )
 
 from .context import history_context
-from .enums import TaskRunOrder
+from .enums import StatsBucket, TaskRunOrder
 from .errors import InvalidQueryError
 from .execution import BulkExecutionContext, bulk_supported
-from .inputs import TaskRunFilter, run_filter
+from .inputs import TaskRunFilter, given, run_filter
 from .limits import QueryLimits
 from .masking import ErrorCodes, HistorySchema
+from .overview import (
+    TagCount,
+    TaskCount,
+    TaskRunStats,
+    run_stats,
+    task_names,
+    task_tags,
+)
+from .subscriptions import Subscription
 from .types import (
     AfterArg,
     BeforeArg,
@@ -133,6 +143,77 @@ class Query:
         registry = task_manager.registry
         return [TaskInfo.from_task(registry[name]) for name in sorted(registry)]
 
+    @strawberry.field(
+        description=(
+            "Statistics of the runs matching `filter` queued within its window "
+            "(see `TaskRunStats`); only the parts selected are computed."
+        )
+    )
+    def run_stats(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[
+            TaskRunFilter | None,
+            strawberry.argument(
+                description="Which runs; its `queuedAfter`/`queuedBefore` set "
+                "the window."
+            ),
+        ] = strawberry.UNSET,
+        bucket: Annotated[
+            StatsBucket | None,
+            strawberry.argument(
+                description="The width of `series` buckets; HOUR when null."
+            ),
+        ] = strawberry.UNSET,
+    ) -> TaskRunStats:
+        plugin = history_context(info).plugin
+        limits = plugin.graphql_limits
+        return run_stats(
+            plugin,
+            run_filter(filter, max_depth=limits.max_filter_depth),
+            given(bucket) or StatsBucket.HOUR,
+        )
+
+    @strawberry.field(
+        description=(
+            "The task names of the runs matching `filter`, each with its number "
+            "of runs, most first (the 1,000 commonest): a task dropdown."
+        )
+    )
+    async def task_names(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[
+            TaskRunFilter | None,
+            strawberry.argument(description="Which runs; all of them when null."),
+        ] = strawberry.UNSET,
+    ) -> list[TaskCount]:
+        plugin = history_context(info).plugin
+        limits = plugin.graphql_limits
+        return await task_names(
+            plugin, run_filter(filter, max_depth=limits.max_filter_depth)
+        )
+
+    @strawberry.field(
+        description=(
+            "The tags of the runs matching `filter`, each with its number of "
+            "runs, most first (the 1,000 commonest): a tag dropdown."
+        )
+    )
+    async def task_tags(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[
+            TaskRunFilter | None,
+            strawberry.argument(description="Which runs; all of them when null."),
+        ] = strawberry.UNSET,
+    ) -> list[TagCount]:
+        plugin = history_context(info).plugin
+        limits = plugin.graphql_limits
+        return await task_tags(
+            plugin, run_filter(filter, max_depth=limits.max_filter_depth)
+        )
+
 
 async def _load_node(
     info: strawberry.Info, global_id: relay.GlobalID
@@ -183,6 +264,7 @@ def build_schema(limits: QueryLimits = _DEFAULT_LIMITS) -> strawberry.Schema:
     ]
     return HistorySchema(
         query=Query,
+        subscription=Subscription,
         extensions=extensions,
         execution_context_class=(BulkExecutionContext if bulk_supported() else None),
     )

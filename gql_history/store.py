@@ -11,10 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .cursor import Position
 from .filters import RunFilter, TaskNamesByTags, filter_condition
+from .notifications import channel_for, notify_statement, payload_chunks, version_of
 from .tables import LEGACY_COLUMNS, extension_columns
 
 #: Lifecycle rank of each state: a write never replaces a higher rank.
@@ -101,6 +103,8 @@ class HistoryStore:
         self.table = table
         self.task_names_by_tags = task_names_by_tags
         self._present: frozenset[str] | None = None
+        # Reads need no transaction: autocommit saves a BEGIN and a ROLLBACK.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # Schema
 
@@ -169,29 +173,15 @@ class HistoryStore:
     # Writes
 
     async def upsert(self, records: Sequence[RunRecord]) -> None:
-        """Write runs in one statement; a row never moves back in its progress."""
+        """Write runs in one statement; a row never moves back in its progress.
+
+        The same transaction notifies the rows it changed (see ``write``), so
+        live subscribers hear of every committed change and of nothing else.
+        """
         if not records:
             return
-        present = await self.present_columns()
-        table = self.table
-        now = sa.func.now()
-        values = [
-            {k: v for k, v in asdict(record).items() if k in present}
-            | ({"updated": now} if "updated" in present else {})
-            for record in furthest(records)
-        ]
-        stmt = insert(table).values(values)
-        excluded = stmt.excluded
-        updates: dict[str, Any] = {
-            name: excluded[name] for name in values[0] if name != "id"
-        }
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.id],
-            set_=updates,
-            where=_progress(excluded, present) > _progress(table.c, present),
-        )
         async with self.engine.begin() as conn:
-            await conn.execute(stmt)
+            await self.write(conn, records)
 
     # Reads
 
@@ -205,7 +195,7 @@ class HistoryStore:
         if not run_ids:
             return []
         query = (await self.select_runs()).where(self.table.c.id.in_(list(run_ids)))
-        return await self._fetch(query)
+        return await self.fetch(query)
 
     async def count(self, run_filter: RunFilter | None = None) -> int:
         """How many runs ``run_filter`` matches."""
@@ -214,8 +204,8 @@ class HistoryStore:
             .select_from(self.table)
             .where(await self.condition(run_filter))
         )
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
+        rows = await self.fetch(query)
+        return int(rows[0][0])
 
     async def page(
         self,
@@ -247,7 +237,7 @@ class HistoryStore:
                 query, condition, before, descending
             )
         else:
-            rows, has_before = list(await self._fetch(query)), False
+            rows, has_before = list(await self.fetch(query)), False
         has_more = len(rows) > limit
         rows = rows[:limit]
         if backward:
@@ -277,7 +267,7 @@ class HistoryStore:
             .select_from(probe.outerjoin(page, sa.true()))
             .order_by(*self._order_by(descending, page.c))
         )
-        rows = list(await self._fetch(joined))
+        rows = list(await self.fetch(joined))
         has_before = bool(rows[0]._has_before)
         return [row for row in rows if row.id is not None], has_before
 
@@ -302,7 +292,7 @@ class HistoryStore:
         probe = start is not None and probe_before
         if ids and "from_run_id" in await self.present_columns():
             query = await self._children_query(ids, limit, start, backward, probe)
-            for row in await self._fetch(query):
+            for row in await self.fetch(query):
                 if row.id is not None:
                     found[row.parent_id].append(row)
                 if probe:
@@ -403,11 +393,23 @@ class HistoryStore:
             return c.queued.desc(), c.id.desc()
         return c.queued.asc(), c.id.asc()
 
-    async def _fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(query)
-            rows: Sequence[sa.Row[Any]] = result.all()
-            return rows
+    async def fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        """The rows of ``query``, read outside any transaction.
+
+        A pooled connection the server dropped (say, on a restart) fails the
+        first read after it; that read is retried once on a new connection,
+        which is cheaper than pinging every connection on checkout.
+        """
+        for retry in (False, True):
+            try:
+                async with self._reader.connect() as conn:
+                    result = await conn.execute(query)
+                    rows: Sequence[sa.Row[Any]] = result.all()
+                    return rows
+            except DBAPIError as exc:
+                if retry or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     # Retention
 
@@ -441,6 +443,64 @@ class HistoryStore:
                 sa.delete(self.table).where(c.id.in_(oldest.scalar_subquery()))
             )
         return int(result.rowcount)
+
+    # Change notifications
+
+    @property
+    def channel(self) -> str:
+        """The ``NOTIFY`` channel announcing this table's committed changes."""
+        return channel_for(self.table)
+
+    async def write(self, conn: AsyncConnection, records: Sequence[RunRecord]) -> None:
+        """``upsert``'s work in ``conn``'s transaction: one ``INSERT ... ON
+        CONFLICT DO UPDATE ... RETURNING``, then, if the progress guard let
+        rows through, one statement notifying them. PostgreSQL sends the
+        notifications when (and only if) the transaction commits."""
+        if not records:
+            return
+        changed = (await conn.execute(await self._upsert_statement(records))).all()
+        if changed:
+            runs = sorted(
+                ((row.id, row.state.value, version_of(row.updated)) for row in changed),
+                key=lambda run: (run[2] or 0, run[0]),
+            )
+            await conn.execute(
+                notify_statement(self.channel), {"chunks": payload_chunks(runs)}
+            )
+
+    async def _upsert_statement(self, records: Sequence[RunRecord]) -> sa.Insert:
+        present = await self.present_columns()
+        table = self.table
+        stamped = "updated" in present
+        values = [
+            {k: v for k, v in asdict(record).items() if k in present}
+            | ({"updated": written(index)} if stamped else {})
+            for index, record in enumerate(sorted(furthest(records), key=_by_id))
+        ]
+        stmt = insert(table).values(values)
+        excluded = stmt.excluded
+        updates: dict[str, Any] = {
+            name: excluded[name] for name in values[0] if name != "id"
+        }
+        updated = table.c.updated if stamped else sa.null().label("updated")
+        return stmt.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_=updates,
+            where=_progress(excluded, present) > _progress(table.c, present),
+        ).returning(table.c.id, table.c.state, updated)
+
+
+def written(index: int) -> sa.ColumnElement[Any]:
+    """The ``updated`` of the ``index``-th run (by id) of a write: the
+    transaction's time plus ``index`` microseconds, so the runs written
+    together have distinct versions, in the order live updates send them."""
+    if not index:
+        return sa.func.now()
+    return sa.func.now() + sa.literal_column(f"interval '{index} microseconds'")
+
+
+def _by_id(record: RunRecord) -> str:
+    return record.id
 
 
 def furthest(records: Iterable[RunRecord]) -> list[RunRecord]:

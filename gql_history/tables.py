@@ -52,6 +52,8 @@ def history_table(metadata: sa.MetaData, table_name: str = "fluid_tasks") -> sa.
             sa.desc("id"),
         ),
         sa.Index(f"ix_{table_name}_tags", "tags", postgresql_using="gin"),
+        # live subscriptions replay the runs changed since a time
+        sa.Index(f"ix_{table_name}_updated_id", "updated", "id"),
         sa.Index(
             f"ix_{table_name}_root_run_id",
             "root_run_id",

@@ -43,6 +43,7 @@ _COLUMNS = (
     "error_type",
     "error_message",
     "tags",
+    "updated",
 )
 
 FirstArg = Annotated[
@@ -107,6 +108,13 @@ class TaskRun(relay.Node):
     root_run_id: str | None = strawberry.field(
         description="Id of the run that started this run's chain; null for a start."
     )
+    updated: datetime | None = strawberry.field(
+        description=(
+            "When the run was last written (runs written together a "
+            "microsecond apart, by id); null if gql_history never wrote it. "
+            "Resume `runUpdates` with it as `since`."
+        )
+    )
 
     @classmethod
     def resolve_id(cls, root: "TaskRun", *, info: strawberry.Info) -> str:
@@ -147,6 +155,7 @@ class TaskRun(relay.Node):
                 error_type,
                 error_message,
                 tags,
+                updated,
             ) = columns(row)
             error = None
             if error_type or error_message:
@@ -170,6 +179,7 @@ class TaskRun(relay.Node):
                     tags=tags,
                     parent_run_id=from_run_id or None,
                     root_run_id=root_run_id or None,
+                    updated=updated,
                 )
             )
         return runs

@@ -65,6 +65,7 @@ def test_schema_enum_values_are_upper_case() -> None:
         if isinstance(kind, GraphQLEnumType) and not name.startswith("__")
     }
     assert enums == {
+        "StatsBucket": ["MINUTE", "HOUR", "DAY"],
         "TaskPriority": ["HIGH", "MEDIUM", "LOW"],
         "TaskRunOrder": ["QUEUED_DESC", "QUEUED_ASC"],
         "TaskState": [
@@ -108,7 +109,14 @@ def test_schema_keeps_the_contract_of_the_issue() -> None:
         "node": "(id: ID!): Node",
         "nodes": "(ids: [ID!]!): [Node]!",
         "tasks": ": [TaskInfo!]!",
+        "runStats": "(filter: TaskRunFilter, bucket: StatsBucket): TaskRunStats!",
+        "taskNames": "(filter: TaskRunFilter): [TaskCount!]!",
+        "taskTags": "(filter: TaskRunFilter): [TagCount!]!",
     }
+    assert signatures("Subscription") == {
+        "runUpdates": "(filter: TaskRunFilter, since: DateTime): TaskRun!",
+    }
+    assert signatures("TaskRunStats") == CONTRACT_STATS
     run = signatures("TaskRun")
     assert {name: run[name] for name in CONTRACT_RUN} == CONTRACT_RUN
     task_run = schema._schema.type_map["TaskRun"]
@@ -145,6 +153,17 @@ CONTRACT_RUN = {
     "root": ": TaskRun",
     "children": "(first: Int, after: String, last: Int, before: String)"
     ": TaskRunConnection!",
+    "updated": ": DateTime",
+}
+CONTRACT_STATS = {
+    "bucket": ": StatsBucket!",
+    "windowStart": ": DateTime!",
+    "windowEnd": ": DateTime!",
+    "total": ": Int!",
+    "byState": ": [StateCount!]!",
+    "byTask": ": [TaskCount!]!",
+    "duration": ": DurationStats!",
+    "series": ": [StatsPoint!]!",
 }
 CONTRACT_FILTER = {
     "task": ": [String!]",

@@ -152,3 +152,19 @@ async def test_plugin_writes_pending_runs_when_the_task_manager_stops(
     reader = HistoryStore(engine, plugin.table)
     ids = [run.id for run in runs]
     assert await states(reader, ids) == dict.fromkeys(ids, TaskState.success)
+
+
+async def test_store_read_retries_a_connection_the_server_dropped(
+    fresh_table: str, proxied_url: str, proxy: TcpProxy
+) -> None:
+    proxied = create_engine(proxied_url)
+    store = HistoryStore(proxied, history_table(sa.MetaData(), fresh_table))
+    try:
+        await store.upsert([run_record("dropped")])
+        assert await store.get("dropped") is not None
+        await proxy.cut()  # the pooled connection is now dead
+        await proxy.start()
+        row = await store.get("dropped")
+    finally:
+        await proxied.dispose()
+    assert row is not None and row.id == "dropped"

@@ -1,0 +1,138 @@
+"""Processes of their own for the cross-process tests and benchmarks:
+
+- ``python -m tests.processes worker DATABASE_URL REDIS_URL TABLE``: a
+  TaskConsumer of the example tasks recording into TABLE, printing ``ready``
+  once started; each line ``TASK JSON_PARAMS`` on its standard input queues a
+  run, and it prints ``queued RUN_ID``; it stops at the end of its input.
+- ``python -m tests.processes serve DATABASE_URL TABLE``: gql_history's
+  history service on a free port of 127.0.0.1, printing ``port N`` once it
+  listens; SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+
+from examples.app import create_task_manager
+from gql_history import create_app, get_history_plugin
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 30.0
+
+
+async def _work(database_url: str, redis_url: str, table: str) -> None:
+    manager = create_task_manager(
+        database_url,
+        redis_url=redis_url,
+        schedule=False,
+        table_name=table,
+        sleep_millis=10,  # pick queued runs up at once
+    )
+    await get_history_plugin(manager).create_tables()
+    await manager.startup()
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    try:
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            task, _, params = line.strip().partition(" ")
+            run = await manager.queue(task, **json.loads(params or "{}"))
+            print("queued", run.id, flush=True)
+    finally:
+        await manager.shutdown()
+
+
+class _Server(uvicorn.Server):
+    """Prints its port once it accepts connections."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and sockets:
+            print("port", sockets[0].getsockname()[1], flush=True)
+
+
+def _serve(database_url: str, table: str) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    app = create_app(database_url, table_name=table)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    _Server(config).run(sockets=[listener])
+
+
+@contextlib.contextmanager
+def running(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """Run ``python -m tests.processes args`` (``output_line`` tells when it
+    is ready); stop it on exit: SIGTERM, then its input closed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.processes", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            if args[0] == "serve":
+                process.send_signal(signal.SIGTERM)
+            assert process.stdin is not None
+            process.stdin.close()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def output_line(
+    process: subprocess.Popen[str],
+    prefixes: tuple[str, ...],
+    timeout: float = READY_TIMEOUT,
+) -> str:
+    """The next line ``process`` prints starting with one of ``prefixes``
+    (libraries may print other lines)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        line = _readline(process.stdout, deadline - time.monotonic())
+        if not line:
+            raise AssertionError(f"{process.args} exited with {process.wait()}")
+        if line.startswith(prefixes):
+            return line.strip()
+
+
+def _readline(stream: IO[str], timeout: float) -> str:
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if timeout <= 0 or not selector.select(timeout):
+            raise AssertionError(f"no output in {READY_TIMEOUT:.0f}s")
+    return stream.readline()
+
+
+def main(args: list[str]) -> None:
+    command, *rest = args
+    if command == "worker":
+        asyncio.run(_work(*rest))
+    elif command == "serve":
+        _serve(*rest)
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
