@@ -53,7 +53,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     keeps concurrent GraphQL clients from reconnecting (SQLAlchemy's default
     of 5 closes overflow connections after each use).
     """
-    options.setdefault("json_serializer", _dumps)
+    options.setdefault("json_serializer", dumps)
     options.setdefault("pool_size", 20)
     options.setdefault("max_overflow", 10)
     return create_async_engine(async_url(url), **options)
@@ -74,5 +74,6 @@ def resolve_engine(db: DatabaseArg) -> tuple[AsyncEngine, bool]:
     )
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
+    """Compact JSON, as the history table stores params."""
     return json.dumps(value, separators=(",", ":"), default=str)

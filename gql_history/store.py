@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .cursor import Position
+from .db import dumps
 from .filters import RunFilter, TaskNamesByTags, filter_condition
 from .notifications import channel_for, notify_statement, payload_chunks, version_of
 from .tables import LEGACY_COLUMNS, extension_columns
@@ -469,34 +470,78 @@ class HistoryStore:
             )
 
     async def _upsert_statement(self, records: Sequence[RunRecord]) -> sa.Insert:
+        """One fixed ``INSERT ... SELECT FROM unnest(...)`` for any batch.
+
+        Each column travels as one array parameter, so the statement text is
+        the same for every batch size: SQLAlchemy compiles it once and asyncpg
+        prepares it once per connection (a multi-row VALUES statement costs a
+        compile of thousands of parameters per batch).
+        """
         present = await self.present_columns()
         table = self.table
+        names = [name for name in _WRITTEN if name in present]
+        rows = sorted(furthest(records), key=_by_id)
+        arrays = {name: [_WRITTEN[name][1](row) for row in rows] for name in names}
+        unnested = (
+            sa.func.unnest(
+                *(sa.literal(arrays[name], ARRAY(_WRITTEN[name][0])) for name in names)
+            )
+            .table_valued(*names, with_ordinality="position")
+            .render_derived()
+        )
+        values = [_decoded(table, name, unnested.c[name]) for name in names]
         stamped = "updated" in present
-        values = [
-            {k: v for k, v in asdict(record).items() if k in present}
-            | ({"updated": written(index)} if stamped else {})
-            for index, record in enumerate(sorted(furthest(records), key=_by_id))
-        ]
-        stmt = insert(table).values(values)
+        if stamped:
+            names.append("updated")
+            values.append(written(unnested.c.position))
+        stmt = insert(table).from_select(names, sa.select(*values))
         excluded = stmt.excluded
-        updates: dict[str, Any] = {
-            name: excluded[name] for name in values[0] if name != "id"
-        }
         updated = table.c.updated if stamped else sa.null().label("updated")
         return stmt.on_conflict_do_update(
             index_elements=[table.c.id],
-            set_=updates,
+            set_={name: excluded[name] for name in names if name != "id"},
             where=_progress(excluded, present) > _progress(table.c, present),
         ).returning(table.c.id, table.c.state, updated)
 
 
-def written(index: int) -> sa.ColumnElement[Any]:
-    """The ``updated`` of the ``index``-th run (by id) of a write: the
-    transaction's time plus ``index`` microseconds, so the runs written
-    together have distinct versions, in the order live updates send them."""
-    if not index:
-        return sa.func.now()
-    return sa.func.now() + sa.literal_column(f"interval '{index} microseconds'")
+def written(position: sa.ColumnElement[int]) -> sa.ColumnElement[Any]:
+    """The ``updated`` of the run at 1-based ``position`` (by id) of a write:
+    the transaction's time plus ``position - 1`` microseconds, so the runs
+    written together have distinct versions, in the order live updates send
+    them."""
+    return sa.func.now() + (position - 1) * sa.literal_column(
+        "interval '1 microsecond'"
+    )
+
+
+#: Per written column: the element type of its unnest array and how a record
+#: gives its value (JSON travels as text, decoded by ``_decoded``).
+_WRITTEN: dict[str, tuple[Any, Any]] = {
+    "id": (sa.Text, lambda r: r.id),
+    "name": (sa.Text, lambda r: r.name),
+    "priority": (sa.Text, lambda r: r.priority),
+    "state": (sa.Text, lambda r: r.state.name),
+    "queued": (sa.DateTime(timezone=True), lambda r: r.queued),
+    "start": (sa.DateTime(timezone=True), lambda r: r.start),
+    "end": (sa.DateTime(timezone=True), lambda r: r.end),
+    "params": (sa.Text, lambda r: dumps(r.params)),
+    "from_run_id": (sa.Text, lambda r: r.from_run_id),
+    "root_run_id": (sa.Text, lambda r: r.root_run_id),
+    "retry_attempt": (sa.Integer, lambda r: r.retry_attempt),
+    "error_type": (sa.Text, lambda r: r.error_type),
+    "error_message": (sa.Text, lambda r: r.error_message),
+    "tags": (sa.Text, lambda r: dumps(r.tags)),
+}
+
+
+def _decoded(table: sa.Table, name: str, value: Any) -> sa.ColumnElement[Any]:
+    """An unnested value as its column's type: text to enum, JSON, ``text[]``."""
+    if name == "tags":
+        elements = sa.select(sa.func.jsonb_array_elements_text(sa.cast(value, JSONB)))
+        return sa.func.array(elements.correlate(value.table).scalar_subquery())
+    if name in ("state", "params"):
+        return sa.cast(value, table.c[name].type)
+    return value  # type: ignore[no-any-return]
 
 
 def _by_id(record: RunRecord) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gql_history import HistoryStore
-from gql_history.db import _dumps
+from gql_history.db import dumps as _dumps
 from gql_history.store import RunRecord
 
 _COLUMNS = (
