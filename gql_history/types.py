@@ -22,29 +22,11 @@ from .enums import TaskPriority, TaskRunOrder, TaskState
 from .filters import RunFilter
 from .inputs import given
 from .paging import PageRequest, page_request
-from .store import Page, RunOrder
+from .store import RUN_COLUMNS, Page, RunOrder
 
 if TYPE_CHECKING:
     from .plugin import TaskHistoryPlugin
 
-#: The store columns a run is built from, in the order ``from_rows`` reads them.
-_COLUMNS = (
-    "id",
-    "name",
-    "priority",
-    "state",
-    "queued",
-    "start",
-    "end",
-    "params",
-    "from_run_id",
-    "root_run_id",
-    "retry_attempt",
-    "error_type",
-    "error_message",
-    "tags",
-    "updated",
-)
 
 FirstArg = Annotated[
     int | None,
@@ -137,7 +119,7 @@ class TaskRun(relay.Node):
         if not rows:
             return []
         fields = rows[0]._fields
-        columns = operator.itemgetter(*(fields.index(name) for name in _COLUMNS))
+        columns = operator.itemgetter(*(fields.index(name) for name in RUN_COLUMNS))
         runs = []
         for row in rows:
             (

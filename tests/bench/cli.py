@@ -91,11 +91,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="events/s of the lag test (default: 10x the peer's rate at 32)",
     )
     parser.add_argument(
-        "--prototypes",
-        action="store_true",
-        help="also measure the prototypes of tests/bench/prototypes.py",
-    )
-    parser.add_argument(
         "--profile",
         action="store_true",
         help="py-spy the servers during each concurrent load (slows them)",
@@ -194,7 +189,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 runs=args.ingest_runs,
                 seconds=args.ingest_seconds or args.seconds,
                 paced_rate=args.paced_rate,
-                prototypes=args.prototypes,
             ),
         )
 

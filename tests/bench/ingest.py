@@ -41,7 +41,6 @@ from gql_history.writer import RunWriter
 
 from .load import percentile
 from .machine import NOISY_LOAD, ForeignCpu
-from .prototypes import UnnestUpsertStore
 
 OURS_TABLE = "ingest_ours"
 PEER_TABLE = "ingest_peer"
@@ -60,8 +59,6 @@ class IngestOptions:
     """Duration of the peer's, the asyncpg and the paced tests."""
     paced_rate: float | None = None
     """Events/s offered in the lag test; 10x the peer's rate at 32 when None."""
-    prototypes: bool = False
-    """Also run our writer over the prototype stores of ``prototypes.py``."""
 
 
 @dataclass(slots=True)
@@ -405,19 +402,6 @@ async def run_ingest(dsn: str, opts: IngestOptions, database: str) -> dict[str, 
             monitor,
             lambda c=c: _ours(dsn, c, runs=opts.runs, rate=None, seconds=seconds),
         )
-        if opts.prototypes:
-            by_path["ours+unnest (prototype)"] = await _steady(
-                "ours+unnest",
-                monitor,
-                lambda c=c: _ours(
-                    dsn,
-                    c,
-                    runs=opts.runs,
-                    rate=None,
-                    seconds=seconds,
-                    store_class=UnnestUpsertStore,
-                ),
-            )
     top = max(opts.concurrencies)
     rate = opts.paced_rate or 10 * results[str(top)]["peer"]["events_per_s"]
     results["paced"] = await _steady(
@@ -425,19 +409,6 @@ async def run_ingest(dsn: str, opts: IngestOptions, database: str) -> dict[str, 
         monitor,
         lambda: _ours(dsn, top, runs=0, rate=rate, seconds=seconds),
     )
-    if opts.prototypes:
-        results["paced (unnest prototype)"] = await _steady(
-            "ours+unnest paced",
-            monitor,
-            lambda: _ours(
-                dsn,
-                top,
-                runs=0,
-                rate=rate,
-                seconds=seconds,
-                store_class=UnnestUpsertStore,
-            ),
-        )
     return results
 
 
