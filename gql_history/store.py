@@ -71,7 +71,7 @@ class RunRecord:
     retry_attempt: int
     error_type: str | None
     error_message: str | None
-    tags: list[str]
+    tags: list[str] | None  # None: not known, read as the live task's tags
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -530,7 +530,7 @@ _WRITTEN: dict[str, tuple[Any, Any]] = {
     "retry_attempt": (sa.Integer, lambda r: r.retry_attempt),
     "error_type": (sa.Text, lambda r: r.error_type),
     "error_message": (sa.Text, lambda r: r.error_message),
-    "tags": (sa.Text, lambda r: dumps(r.tags)),
+    "tags": (sa.Text, lambda r: None if r.tags is None else dumps(r.tags)),
 }
 
 
@@ -538,7 +538,8 @@ def _decoded(table: sa.Table, name: str, value: Any) -> sa.ColumnElement[Any]:
     """An unnested value as its column's type: text to enum, JSON, ``text[]``."""
     if name == "tags":
         elements = sa.select(sa.func.jsonb_array_elements_text(sa.cast(value, JSONB)))
-        return sa.func.array(elements.correlate(value.table).scalar_subquery())
+        array = sa.func.array(elements.correlate(value.table).scalar_subquery())
+        return sa.case((value.is_(None), sa.null()), else_=array)
     if name in ("state", "params"):
         return sa.cast(value, table.c[name].type)
     return value  # type: ignore[no-any-return]
