@@ -18,6 +18,7 @@ from fluid.scheduler.endpoints import TaskManagerDep
 from fluid.utils.dates import utcnow
 from fluid.utils.dispatcher import Event
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typing_extensions import Doc
 
 from .cursor import CursorCodec, Position
@@ -173,7 +174,7 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         self._errors: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> AsyncEngine:
         """The SQLAlchemy async engine of the history database."""
         return self.store.engine
 
