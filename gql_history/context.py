@@ -9,6 +9,8 @@ from strawberry.fastapi import BaseContext
 from strawberry.types.nodes import SelectedField
 
 from .errors import TooManySubscriptionsError
+from .filters import RunFilter
+from .inputs import TaskRunFilter, run_filter
 from .loaders import HistoryLoaders
 from .selection import selected_paths
 
@@ -44,6 +46,11 @@ class HistoryContext(BaseContext):
                 "complete one first, or open another connection"
             )
         self.subscriptions += 1
+
+    def run_filter(self, f: TaskRunFilter | None) -> RunFilter | None:
+        """The store filter of a ``filter`` argument, nested within the limit."""
+        max_depth = self.plugin.graphql_limits.max_filter_depth
+        return run_filter(f, max_depth=max_depth)
 
     def close_subscription(self) -> None:
         """Count one live subscription fewer on this connection."""

@@ -5,7 +5,7 @@ No ``from __future__ import annotations``: Strawberry reads live annotations.
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from fluid.scheduler import TaskPriority as FluidPriority
@@ -74,6 +74,13 @@ class TaskRunFilter:
         name="not",
         description="Runs not matching this filter.",
     )
+
+
+#: The ``filter`` argument of the fields that select runs.
+FilterArg = Annotated[
+    TaskRunFilter | None,
+    strawberry.argument(description="Which runs; all of them when null."),
+]
 
 
 def run_filter(f: TaskRunFilter | None, *, max_depth: int) -> RunFilter | None:

@@ -31,7 +31,7 @@ from .context import history_context
 from .enums import StatsBucket, TaskRunOrder
 from .errors import InvalidQueryError
 from .execution import BulkExecutionContext, bulk_supported
-from .inputs import TaskRunFilter, given, run_filter
+from .inputs import FilterArg, TaskRunFilter, given
 from .limits import QueryLimits
 from .masking import ErrorCodes, HistorySchema
 from .overview import (
@@ -66,10 +66,7 @@ class Query:
     async def runs(
         self,
         info: strawberry.Info,
-        filter: Annotated[
-            TaskRunFilter | None,
-            strawberry.argument(description="Which runs; all of them when null."),
-        ] = strawberry.UNSET,
+        filter: FilterArg = strawberry.UNSET,
         order_by: Annotated[
             TaskRunOrder | None,
             strawberry.argument(
@@ -81,10 +78,9 @@ class Query:
         last: LastArg = strawberry.UNSET,
         before: BeforeArg = strawberry.UNSET,
     ) -> TaskRunConnection:
-        limits = history_context(info).plugin.graphql_limits
         return await run_connection(
             info,
-            run_filter(filter, max_depth=limits.max_filter_depth),
+            history_context(info).run_filter(filter),
             order_by,
             first,
             after,
@@ -166,11 +162,10 @@ class Query:
             ),
         ] = strawberry.UNSET,
     ) -> TaskRunStats:
-        plugin = history_context(info).plugin
-        limits = plugin.graphql_limits
+        context = history_context(info)
         return run_stats(
-            plugin,
-            run_filter(filter, max_depth=limits.max_filter_depth),
+            context.plugin,
+            context.run_filter(filter),
             given(bucket) or StatsBucket.HOUR,
         )
 
@@ -183,16 +178,10 @@ class Query:
     async def task_names(
         self,
         info: strawberry.Info,
-        filter: Annotated[
-            TaskRunFilter | None,
-            strawberry.argument(description="Which runs; all of them when null."),
-        ] = strawberry.UNSET,
+        filter: FilterArg = strawberry.UNSET,
     ) -> list[TaskCount]:
-        plugin = history_context(info).plugin
-        limits = plugin.graphql_limits
-        return await task_names(
-            plugin, run_filter(filter, max_depth=limits.max_filter_depth)
-        )
+        context = history_context(info)
+        return await task_names(context.plugin, context.run_filter(filter))
 
     @strawberry.field(
         description=(
@@ -203,16 +192,10 @@ class Query:
     async def task_tags(
         self,
         info: strawberry.Info,
-        filter: Annotated[
-            TaskRunFilter | None,
-            strawberry.argument(description="Which runs; all of them when null."),
-        ] = strawberry.UNSET,
+        filter: FilterArg = strawberry.UNSET,
     ) -> list[TagCount]:
-        plugin = history_context(info).plugin
-        limits = plugin.graphql_limits
-        return await task_tags(
-            plugin, run_filter(filter, max_depth=limits.max_filter_depth)
-        )
+        context = history_context(info)
+        return await task_tags(context.plugin, context.run_filter(filter))
 
 
 async def _load_node(

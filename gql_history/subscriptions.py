@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from .context import HistoryContext, history_context
-from .inputs import TaskRunFilter, given, run_filter
+from .inputs import TaskRunFilter, given
 from .live import Subscription as LiveSubscription
 from .types import TaskRun
 
@@ -55,7 +55,7 @@ class Subscription:
         context = history_context(info)
         plugin = context.plugin
         limits = plugin.graphql_limits
-        runs = run_filter(filter, max_depth=limits.max_filter_depth)
+        runs = context.run_filter(filter)
         context.open_subscription(limits.max_subscriptions)
         try:
             subscription = await plugin.live.subscribe(
