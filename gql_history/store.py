@@ -104,6 +104,7 @@ class HistoryStore:
         self.table = table
         self.task_names_by_tags = task_names_by_tags
         self._present: frozenset[str] | None = None
+        self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
         # Reads need no transaction: autocommit saves a BEGIN and a ROLLBACK.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -378,15 +379,19 @@ class HistoryStore:
         )
 
     async def select_runs(self) -> sa.Select[Any]:
-        """A select of every run column, NULL for those the table lacks."""
+        """A select of every run column, NULL for those the table lacks
+        (built once per set of columns: selects are immutable)."""
         present = await self.present_columns()
-        c = self.table.c
-        return sa.select(
-            *(
-                c[name] if name in present else sa.null().label(name)
-                for name in RUN_COLUMNS
+        if self._select_runs is None or self._select_runs[0] is not present:
+            c = self.table.c
+            select = sa.select(
+                *(
+                    c[name] if name in present else sa.null().label(name)
+                    for name in RUN_COLUMNS
+                )
             )
-        )
+            self._select_runs = (present, select)
+        return self._select_runs[1]
 
     def _order_by(self, descending: bool, c: Any = None) -> tuple[Any, ...]:
         c = self.table.c if c is None else c

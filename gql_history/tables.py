@@ -20,7 +20,8 @@ def _extension_columns() -> list[sa.Column[object]]:
         sa.Column("retry_attempt", sa.Integer, nullable=True),
         sa.Column("error_type", sa.Text, nullable=True),
         sa.Column("error_message", sa.Text, nullable=True),
-        sa.Column("tags", ARRAY(sa.Text), nullable=True),
+        # one dimension: rows read back without a scan for nested lists
+        sa.Column("tags", ARRAY(sa.Text, dimensions=1), nullable=True),
         sa.Column("updated", sa.DateTime(timezone=True), nullable=True),
     ]
 
