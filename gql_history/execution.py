@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import inspect
 import operator
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from graphql import (
     GraphQLBoolean,
@@ -30,6 +30,7 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.language import FragmentDefinitionNode, Node, OperationDefinitionNode
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -45,19 +46,31 @@ _FALLBACK = _Fallback()
 Completer = Callable[[Any], Any]
 #: Per response name, how to complete the field, or None for graphql-core to.
 _Plan = list[tuple[str, Completer | None]]
-#: A parent type's name and the ids of the nodes of each of its fields.
-_NodesKey = tuple[str, tuple[tuple[int, ...], ...]]
+#: The id of a parent type and the ids of the nodes of each of its fields.
+_NodesKey = tuple[int, tuple[tuple[int, ...], ...]]
+#: Plans kept for reuse across requests; past this, they are planned afresh.
+_MAX_SHARED_PLANS = 2048
 
 
 class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, with plain data fields completed directly."""
 
+    #: Plans by parent type and field nodes, for operations whose plans hold
+    #: whatever their variables: shared by every request of the process.
+    _shared_plans: ClassVar[dict[_NodesKey, tuple[Any, _Plan | None]]] = {}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # By id of a grouped field set, kept alive alongside so ids stay unique.
         self._plans: dict[int, tuple[GroupedFieldSet, _Plan | None]] = {}
-        # By parent type and field nodes, shared by a subscription's events.
-        self._plans_by_nodes: dict[_NodesKey, tuple[Any, _Plan | None]] = {}
+        # By parent type and field nodes: shared by a subscription's events,
+        # and by every request when no directive makes a plan depend on
+        # variables (``@include(if: $x)``).
+        fragments = [details.definition for details in self.fragments.values()]
+        shared = _directive_free(self.operation, fragments)
+        self._plans_by_nodes: dict[_NodesKey, tuple[Any, _Plan | None]] = (
+            self._shared_plans if shared else {}
+        )
         middleware = self.middleware_manager
         self._bulk = middleware is None or not middleware.middlewares
 
@@ -119,7 +132,7 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
             tuple(field.node for field in details)
             for details in grouped_field_set.values()
         )
-        key = (parent_type.name, tuple(tuple(map(id, each)) for each in nodes))
+        key = (id(parent_type), tuple(tuple(map(id, each)) for each in nodes))
         known = self._plans_by_nodes.get(key)
         if known is not None:
             found = known[1]
@@ -129,7 +142,10 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 for name, details in grouped_field_set.items()
             ]
             found = plan if any(entry for _, entry in plan) else None
-            self._plans_by_nodes[key] = (nodes, found)  # nodes keep ids unique
+            if len(self._plans_by_nodes) >= _MAX_SHARED_PLANS:
+                self._plans_by_nodes.clear()
+            # the type and nodes, kept alive, keep the ids in the key unique
+            self._plans_by_nodes[key] = ((parent_type, nodes), found)
         self._plans[id(grouped_field_set)] = (grouped_field_set, found)
         return found
 
@@ -165,6 +181,22 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
         else:
             return None  # interfaces and unions resolve their type
         return _field(_reader(field), item, nullable, many, item_nullable)
+
+
+def _directive_free(
+    operation: OperationDefinitionNode, fragments: Iterable[FragmentDefinitionNode]
+) -> bool:
+    """Whether no selection of ``operation`` or its fragments has a directive,
+    so the fields it collects never depend on its variables."""
+    pending: list[Node] = [*operation.selection_set.selections, *fragments]
+    while pending:
+        node = pending.pop()
+        if getattr(node, "directives", None):
+            return False
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            pending.extend(selection_set.selections)
+    return True
 
 
 def _plain(field: GraphQLField) -> bool:
@@ -221,7 +253,7 @@ def _leaf_field(
     nullable: bool,
 ) -> Completer:
     """Completes a field of a leaf type: the commonest case, in one call."""
-    coerce = kind.coerce_output_value
+    coerce = _serializer(kind)
     unchanged = _unchanged(kind)
 
     def complete(source: Any) -> Any:
@@ -242,7 +274,7 @@ def _leaf_field(
 
 def _leaf(kind: GraphQLScalarType | GraphQLEnumType) -> Completer:
     """Coerces a non-null leaf value for output as graphql-core would."""
-    coerce = kind.coerce_output_value
+    coerce = _serializer(kind)
     unchanged = _unchanged(kind)
 
     def complete(value: Any) -> Any:
@@ -266,6 +298,24 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Completer]]) -> Com
         return {name: field(value) for name, field in fields}
 
     return complete
+
+
+def _serializer(kind: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """``kind``'s output coercion, through a dict of names by value for an
+    enum (graphql-core's own lookup, less the calls around it)."""
+    coerce = kind.coerce_output_value
+    if not isinstance(kind, GraphQLEnumType):
+        return coerce
+    names = {value.value: name for name, value in kind.values.items()}
+
+    def serialize(value: Any) -> Any:
+        try:
+            name = names.get(value)
+        except TypeError:  # unhashable: coerce scans the values
+            name = None
+        return coerce(value) if name is None else name
+
+    return serialize
 
 
 class _Never:

@@ -67,3 +67,33 @@ async def test_execution_bulk_context_matches_graphql_core(
 
 def _messages(errors: object) -> list[str]:
     return [str(error) for error in errors or ()]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        """query ($full: Boolean!) { runs(first: 1) { edges { node {
+           runId task @include(if: $full) } } } }""",
+        """query ($full: Boolean!) { runs(first: 1) { edges { node { ...Run } } } }
+           fragment Run on TaskRun { runId task @include(if: $full) }""",
+    ],
+)
+async def test_execution_bulk_context_plans_directives_per_request(
+    seeded: TaskHistoryPlugin, query: str
+) -> None:
+    """A plan shared across requests would answer one request's ``@include``
+    with another's fields."""
+    answers = [
+        await schema.execute(
+            query, variable_values={"full": full}, context_value=HistoryContext(seeded)
+        )
+        for full in (True, False, True)
+    ]
+    nodes = [
+        answer.data["runs"]["edges"][0]["node"] for answer in answers if answer.data
+    ]
+    assert [sorted(node) for node in nodes] == [
+        ["runId", "task"],
+        ["runId"],
+        ["runId", "task"],
+    ]

@@ -333,18 +333,38 @@ async def test_run_updates_plan_their_fields_once_per_subscription(
         )
         received = [await first]
         received += [await anext(stream) for _ in range(QUEUE_SIZE - 1)]
-        plans = {
-            (len(o._plans), len(o._plans_by_nodes))
+        executors = [
+            o
             for o in gc.get_objects()
             if isinstance(o, BulkExecutionContext)
             and o.operation.name is not None
             and o.operation.name.value == "PlanOnce"
-        }
-        assert plans == {(0, 3)}  # a root, a TaskRun and a TaskRunError
+        ]
+        assert executors
+        for executor in executors:
+            assert not executor._plans
+            fields = _fields_of(executor.operation)
+            planned = [
+                key
+                for key, ((_, nodes), _) in executor._plans_by_nodes.items()
+                if {id(node) for each in nodes for node in each} <= fields
+            ]
+            assert len(planned) == 3  # a root, a TaskRun and a TaskRunError
     assert [result.data for result in received] == [
         {"runUpdates": {"runId": f"plans-{i:02d}", "error": None}}
         for i in range(QUEUE_SIZE)
     ]
+
+
+def _fields_of(operation: Any) -> set[int]:
+    """The ids of the field nodes of ``operation`` (which has no fragments)."""
+    ids, pending = set(), list(operation.selection_set.selections)
+    while pending:
+        node = pending.pop()
+        ids.add(id(node))
+        if node.selection_set is not None:
+            pending.extend(node.selection_set.selections)
+    return ids
 
 
 async def until_active(live: TaskHistoryPlugin, pid: int | None) -> None:
