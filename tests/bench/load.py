@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ class Throughput:
     requests: int
     errors: int
     rps: float
+    #: How many of the errors each kind of failure accounts for.
+    failures: dict[str, int]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -35,6 +38,7 @@ def percentile(values: list[float], fraction: float) -> float:
 async def concurrent(call: Call, *, clients: int, seconds: float) -> Throughput:
     """Requests/s of ``clients`` loops calling back to back for ``seconds``."""
     done = errors = 0
+    failures: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
 
     async def client() -> None:
@@ -42,8 +46,9 @@ async def concurrent(call: Call, *, clients: int, seconds: float) -> Throughput:
         while time.perf_counter() < deadline:
             try:
                 await call()
-            except Exception:
+            except Exception as exc:
                 errors += 1
+                failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
             else:
                 done += 1
 
@@ -58,4 +63,5 @@ async def concurrent(call: Call, *, clients: int, seconds: float) -> Throughput:
         requests=done,
         errors=errors,
         rps=done / elapsed,
+        failures=dict(failures),
     )

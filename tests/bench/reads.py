@@ -14,6 +14,7 @@ import contextlib
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,7 @@ async def _interleaved(
                 timings[target].append((time.perf_counter() - started) * 1000)
         done = dict.fromkeys(targets, 0)
         errors = dict.fromkeys(targets, 0)
+        failures: dict[str, Counter[str]] = {t: Counter() for t in targets}
         spent = dict.fromkeys(targets, 0.0)
         for round_ in range(rounds):
             shift = round_ % len(targets)
@@ -129,6 +131,7 @@ async def _interleaved(
                     await asyncio.to_thread(profiler.wait, opts.seconds + 30)
                 done[target] += load.requests
                 errors[target] += load.errors
+                failures[target].update(load.failures)
                 spent[target] += load.seconds
         foreign = monitor.stop() / (time.perf_counter() - began)
         measured = {
@@ -141,6 +144,7 @@ async def _interleaved(
                 "rps": done[target] / spent[target],
                 "concurrent_requests": done[target],
                 "errors": errors[target],
+                "failures": dict(failures[target]),
                 "clients": opts.clients,
                 "foreign_load": foreign,
                 "load_average": load_average(),
@@ -293,3 +297,5 @@ def _progress(target: str, scenario: str, result: dict[str, Any]) -> None:
         f"foreign load {result['foreign_load']:.2f}",
         flush=True,
     )
+    for failure, count in result.get("failures", {}).items():
+        print(f"    {count} x {failure}", flush=True)

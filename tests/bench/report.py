@@ -154,6 +154,14 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
     header = ["scenario", "target", "median ms", "p95 ms", "req/s", "rows", "errors"]
     header += ["foreign load (CPUs)", "attempts"]
     out += _table(header, rows)
+    failures = [
+        f"- {scenario}, {target}: {count} x {failure}"
+        for scenario, by_target in reads.items()
+        for target, r in by_target.items()
+        for failure, count in r.get("failures", {}).items()
+    ]
+    if failures:
+        out += ["Errors of the concurrent clients:", "", *failures, ""]
     ratio_rows = []
     for scenario, by_target in reads.items():
         peer, floor = by_target.get("peer"), by_target.get("floor")
