@@ -3,6 +3,7 @@ database, with no task manager running."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,11 +36,19 @@ def create_app(
     ``dependencies=[Depends(auth)]`` or ``max_page_size``. Nothing is written:
     with no task manager, ``tasks`` is empty and runs stored without tags are
     filtered and shown without them.
+
+    Its startup freezes the objects the process holds then (``gc.freeze()``),
+    as a server process that outlives them all should.
     """
     plugin = TaskHistoryPlugin(db, table_name=table_name, **options)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # What imports and startup allocated lives as long as the process.
+        # Frozen, the collector skips it: each full collection then takes
+        # milliseconds instead of pausing a request for over 100 ms.
+        gc.collect()
+        gc.freeze()
         yield
         await plugin.close()
 
