@@ -35,8 +35,9 @@ from .models import (
 )
 from .settings import default_cursor_secret
 from .stats import RunStats
-from .store import HistoryStore, RunOrder, RunRecord
+from .store import HistoryStore, RunOrder
 from .tables import history_table
+from .upserts import RunRecord
 from .writer import RunWriter
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
-from .store import HistoryStore, RunRecord
+from .store import HistoryStore
+from .upserts import RunRecord
 
 logger = logging.getLogger(__name__)
 

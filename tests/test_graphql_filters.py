@@ -10,7 +10,7 @@ import pytest
 from fluid.scheduler import TaskState
 
 from gql_history import TaskHistoryPlugin
-from gql_history.store import RunRecord
+from gql_history.upserts import RunRecord
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes

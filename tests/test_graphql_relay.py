@@ -11,7 +11,7 @@ from fluid.scheduler import TaskState
 from sqlalchemy import text
 
 from gql_history import TaskHistoryPlugin
-from gql_history.store import RunRecord
+from gql_history.upserts import RunRecord
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes

@@ -18,7 +18,7 @@ from fluid.scheduler import TaskManager, TaskState
 
 from examples import tasks
 from gql_history import TaskHistoryPlugin
-from gql_history.store import RunRecord
+from gql_history.upserts import RunRecord
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes

@@ -36,7 +36,7 @@ from fluid.scheduler.db import task_meta
 
 from gql_history import HistoryStore, history_table
 from gql_history.db import async_url, create_engine
-from gql_history.store import RunRecord
+from gql_history.upserts import RunRecord
 from gql_history.writer import RunWriter
 
 from .load import percentile
