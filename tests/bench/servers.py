@@ -80,6 +80,10 @@ class Server:
             "--no-access-log",
             "--log-level",
             "warning",
+            # longer than the other targets' load slices, so no server closes
+            # an idle connection just as its client reuses it (a ReadError)
+            "--timeout-keep-alive",
+            "60",
         ]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
