@@ -189,15 +189,7 @@ class TaskRun(relay.Node):
     ) -> "TaskRunConnection":
         context = history_context(info)
         plugin = context.plugin
-        request = page_request(
-            order=RunOrder.QUEUED_ASC,
-            first=given(first),
-            after=given(after),
-            last=given(last),
-            before=given(before),
-            cursors=plugin.cursors,
-            max_page_size=plugin.graphql_limits.max_page_size,
-        )
+        request = _page_request(plugin, RunOrder.QUEUED_ASC, first, after, last, before)
         selected = context.selected(info)
         loaders = context.loaders
 
@@ -322,15 +314,8 @@ async def run_connection(
     context = history_context(info)
     plugin = context.plugin
     store = plugin.store
-    request = page_request(
-        order=cast(RunOrder, (given(order) or TaskRunOrder.QUEUED_DESC).value),
-        first=given(first),
-        after=given(after),
-        last=given(last),
-        before=given(before),
-        cursors=plugin.cursors,
-        max_page_size=plugin.graphql_limits.max_page_size,
-    )
+    run_order = cast(RunOrder, (given(order) or TaskRunOrder.QUEUED_DESC).value)
+    request = _page_request(plugin, run_order, first, after, last, before)
     selected = context.selected(info)
 
     def count() -> Awaitable[int]:
@@ -347,6 +332,26 @@ async def run_connection(
         probe_before=_needs_probe(request, selected),
     )
     return TaskRunConnection.from_page(page, request, plugin, selected, count)
+
+
+def _page_request(
+    plugin: "TaskHistoryPlugin",
+    order: RunOrder,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> PageRequest:
+    """The page a connection field's Relay arguments (possibly unset) ask for."""
+    return page_request(
+        order=order,
+        first=given(first),
+        after=given(after),
+        last=given(last),
+        before=given(before),
+        cursors=plugin.cursors,
+        max_page_size=plugin.graphql_limits.max_page_size,
+    )
 
 
 async def _load_run(context: HistoryContext, run_id: str | None) -> TaskRun | None:
