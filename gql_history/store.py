@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .cursor import Position
-from .filters import RunFilter, TaskNamesByTags, filter_condition
+from .filters import (
+    BoundFilter,
+    RunFilter,
+    TaskNamesByTags,
+    bound_filter,
+    filter_condition,
+)
 from .notifications import channel_for, notify_statement, payload_chunks, version_of
+from .statements import StatementCache
 from .tables import LEGACY_COLUMNS, extension_columns
 from .upserts import RunRecord, upsert_statement
 
@@ -73,6 +80,7 @@ class HistoryStore:
         self.task_names_by_tags = task_names_by_tags
         self._present: frozenset[str] | None = None
         self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
+        self._statements = StatementCache()
         # Reads need no transaction: autocommit saves a BEGIN and a ROLLBACK.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -164,17 +172,24 @@ class HistoryStore:
         """The runs with any of ``run_ids``, in no particular order."""
         if not run_ids:
             return []
-        query = (await self.select_runs()).where(self.table.c.id.in_(list(run_ids)))
-        return await self.fetch(query)
+        shape = ("runs",)
+        query = self._statements.get(shape)
+        if query is None:
+            ids = sa.bindparam("ids", type_=ARRAY(self.table.c.id.type))
+            query = (await self.select_runs()).where(self.table.c.id == sa.any_(ids))
+            self._statements.put(shape, query)
+        return await self.fetch(query, {"ids": list(run_ids)})
 
     async def count(self, run_filter: RunFilter | None = None) -> int:
         """How many runs ``run_filter`` matches."""
-        query = (
-            sa.select(sa.func.count())
-            .select_from(self.table)
-            .where(await self.condition(run_filter))
-        )
-        rows = await self.fetch(query)
+        bound = await self.bound(run_filter)
+        shape = ("count", bound.shape)
+        query = self._statements.get(shape)
+        if query is None:
+            query = sa.select(sa.func.count()).select_from(self.table)
+            query = query.where(bound.condition)
+            self._statements.put(shape, query)
+        rows = await self.fetch(query, bound.values)
         return int(rows[0][0])
 
     async def page(
@@ -195,51 +210,59 @@ class HistoryStore:
         ``start``, which a Relay connection needs for its other page flag.
         """
         descending = (order is RunOrder.QUEUED_DESC) != backward
-        condition = await self.condition(run_filter)
-        query = (await self.select_runs()).where(condition)
-        if start is not None:
-            past = self._past(start, descending, inclusive=False)
-            query = query.where(past)
-        query = query.order_by(*self._order_by(descending)).limit(limit + 1)
-        if start is not None and probe_before:
-            before = self._past(start, not descending, inclusive=True)
-            rows, has_before = await self._fetch_with_probe(
-                query, condition, before, descending
+        bound = await self.bound(run_filter)
+        probe = start is not None and probe_before
+        shape = ("page", bound.shape, descending, start is not None, probe)
+        statement = self._statements.get(shape)
+        if statement is None:
+            statement = self._page_statement(
+                await self.select_runs(), bound.condition, descending, start, probe
             )
-        else:
-            rows, has_before = list(await self.fetch(query)), False
+            self._statements.put(shape, statement)
+        params = {**bound.values, "limit": limit + 1, **_start_params(start)}
+        rows = list(await self.fetch(statement, params))
+        has_before = False
+        if probe:
+            has_before = bool(rows[0]._has_before)
+            rows = [row for row in rows if row.id is not None]
         has_more = len(rows) > limit
         rows = rows[:limit]
         if backward:
             rows.reverse()
         return Page(rows=rows, has_more=has_more, has_before=has_before)
 
-    async def _fetch_with_probe(
+    def _page_statement(
         self,
-        query: sa.Select[Any],
+        select: sa.Select[Any],
         condition: sa.ColumnElement[bool],
-        before: sa.ColumnElement[bool],
         descending: bool,
-    ) -> tuple[list[sa.Row[Any]], bool]:
-        """Run ``query`` and probe for a row matching ``before`` in one statement.
+        start: Position | None,
+        probe: bool,
+    ) -> sa.Select[Any]:
+        """The statement of a page, its start and limit left as parameters.
 
-        The probe is the left side of a lateral join, so the statement returns
-        one row (of NULLs but for the probe) even when the page is empty.
+        With ``probe``, the probe for a row at or before the start is the left
+        side of a lateral join, so the statement returns one row (of NULLs but
+        for the probe) even when the page is empty.
         """
-        probe = sa.select(
+        query = select.where(condition)
+        if start is not None:
+            query = query.where(self._past(descending, inclusive=False))
+        query = query.order_by(*self._order_by(descending)).limit(_LIMIT)
+        if not probe:
+            return query
+        before = self._past(not descending, inclusive=True)
+        probe_query = sa.select(
             sa.exists(sa.select(self.table.c.id).where(condition, before)).label(
                 "_has_before"
             )
         ).subquery("probe")
         page = query.subquery("page").lateral()
-        joined = (
-            sa.select(*page.c, probe.c._has_before)
-            .select_from(probe.outerjoin(page, sa.true()))
+        return (
+            sa.select(*page.c, probe_query.c._has_before)
+            .select_from(probe_query.outerjoin(page, sa.true()))
             .order_by(*self._order_by(descending, page.c))
         )
-        rows = list(await self.fetch(joined))
-        has_before = bool(rows[0]._has_before)
-        return [row for row in rows if row.id is not None], has_before
 
     # Lineage, batched: one statement for many parents (DataLoaders use these)
 
@@ -262,7 +285,7 @@ class HistoryStore:
         probe = start is not None and probe_before
         if ids and "from_run_id" in await self.present_columns():
             query = await self._children_query(ids, limit, start, backward, probe)
-            for row in await self.fetch(query):
+            for row in await self.fetch(query, _start_params(start)):
                 if row.id is not None:
                     found[row.parent_id].append(row)
                 if probe:
@@ -309,13 +332,13 @@ class HistoryStore:
         descending = backward
         page = (await self.select_runs()).where(c.from_run_id == parents.c.parent_id)
         if start is not None:
-            page = page.where(self._past(start, descending, inclusive=False))
+            page = page.where(self._past(descending, inclusive=False))
         lateral = (
             page.order_by(*self._order_by(descending)).limit(limit + 1).lateral("page")
         )
         columns: list[Any] = [parents.c.parent_id, *lateral.c]
         if start is not None and probe_before:
-            before = self._past(start, not descending, inclusive=True)
+            before = self._past(not descending, inclusive=True)
             probe = sa.select(c.id).where(c.from_run_id == parents.c.parent_id, before)
             columns.append(sa.exists(probe).label("_has_before"))
         return (
@@ -324,14 +347,14 @@ class HistoryStore:
             .order_by(parents.c.parent_id, *self._order_by(descending, lateral.c))
         )
 
-    def _past(
-        self, start: Position, descending: bool, *, inclusive: bool
-    ) -> sa.ColumnElement[bool]:
-        """Rows after ``start`` when reading ``descending`` (or ascending)."""
-        key = sa.tuple_(self.table.c.queued, self.table.c.id)
+    def _past(self, descending: bool, *, inclusive: bool) -> sa.ColumnElement[bool]:
+        """Rows after the start position (the ``start_queued`` and ``start_id``
+        parameters) when reading ``descending`` (or ascending)."""
+        c = self.table.c
+        key = sa.tuple_(c.queued, c.id)
         bound = sa.tuple_(
-            sa.literal(start.queued, sa.DateTime(timezone=True)),
-            sa.literal(start.id, sa.String),
+            sa.bindparam("start_queued", type_=c.queued.type),
+            sa.bindparam("start_id", type_=c.id.type),
         )
         if descending:
             return key <= bound if inclusive else key < bound
@@ -345,6 +368,18 @@ class HistoryStore:
             present=await self.present_columns(),
             task_names_by_tags=self.task_names_by_tags,
         )
+
+    async def bound(self, run_filter: RunFilter | None) -> BoundFilter:
+        """``condition`` with named parameters, and the shape of its SQL on
+        this table (the columns it has are part of it)."""
+        present = await self.present_columns()
+        bound = bound_filter(
+            self.table,
+            run_filter,
+            present=present,
+            task_names_by_tags=self.task_names_by_tags,
+        )
+        return replace(bound, shape=(present, *bound.shape))
 
     async def select_runs(self) -> sa.Select[Any]:
         """A select of every run column, NULL for those the table lacks
@@ -367,8 +402,10 @@ class HistoryStore:
             return c.queued.desc(), c.id.desc()
         return c.queued.asc(), c.id.asc()
 
-    async def fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
-        """The rows of ``query``, read outside any transaction.
+    async def fetch(
+        self, query: sa.Select[Any], params: dict[str, Any] | None = None
+    ) -> Sequence[sa.Row[Any]]:
+        """The rows of ``query`` with ``params``, read outside any transaction.
 
         A pooled connection the server dropped (say, on a restart) fails the
         first read after it; that read is retried once on a new connection,
@@ -377,7 +414,7 @@ class HistoryStore:
         for retry in (False, True):
             try:
                 async with self._reader.connect() as conn:
-                    result = await conn.execute(query)
+                    result = await conn.execute(query, params)
                     rows: Sequence[sa.Row[Any]] = result.all()
                     return rows
             except DBAPIError as exc:
@@ -442,6 +479,17 @@ class HistoryStore:
             await conn.execute(
                 notify_statement(self.channel), {"chunks": payload_chunks(runs)}
             )
+
+
+#: A page's row limit, a parameter: pages of every size share a statement.
+_LIMIT = sa.bindparam("limit", type_=sa.Integer)
+
+
+def _start_params(start: Position | None) -> dict[str, Any]:
+    """The parameters of ``_past`` for ``start``."""
+    if start is None:
+        return {}
+    return {"start_queued": start.queued, "start_id": start.id}
 
 
 def _text_array(values: Collection[str]) -> sa.BindParameter[list[str]]:

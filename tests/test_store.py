@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples import tasks
 from gql_history import TaskHistoryPlugin, TaskHistoryQuery, TaskRunHistory
+from gql_history.filters import RunFilter, bound_filter
 from gql_history.store import HistoryStore
 from gql_history.tables import history_table
 
@@ -96,6 +97,66 @@ async def test_store_upsert_writes_many_runs_in_one_statement(
         sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert len([s for s in statements if s.startswith("INSERT")]) == 1
     assert len(await store.get_many([f"batch-{i}" for i in range(300)])) == 300
+
+
+async def test_store_page_reuses_one_statement_for_filters_of_one_shape(
+    store: HistoryStore, engine: AsyncEngine
+) -> None:
+    await store.upsert(
+        [
+            run_record("shape-a", name="shape_a", params={"k": 1}),
+            run_record("shape-b", name="shape_b", params={"k": 2}),
+            run_record("shape-c", name="shape_c", params={"k": 2}),
+        ]
+    )
+    statements: set[str] = set()
+
+    def record(*args: object) -> None:
+        statements.add(str(args[2]))
+
+    async def ids(run_filter: RunFilter) -> set[str]:
+        page = await store.page(run_filter, limit=10)
+        return {row.id for row in page.rows}
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert await ids(RunFilter(task=["shape_a"])) == {"shape-a"}
+        assert await ids(RunFilter(task=["shape_b"])) == {"shape-b"}
+        assert await ids(RunFilter(task=["shape_a", "shape_c"])) == {
+            "shape-a",
+            "shape-c",
+        }
+        assert await ids(RunFilter(task=["shape_b", "shape_c"])) == {
+            "shape-b",
+            "shape-c",
+        }
+        assert await ids(RunFilter(params={"k": 2})) == {"shape-b", "shape-c"}
+        assert await ids(RunFilter(params={"k": 1})) == {"shape-a"}
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len(statements) == 3  # one task, many tasks, params
+
+
+def test_bound_filter_shape_tells_nestings_apart(store: HistoryStore) -> None:
+    def shape(run_filter: RunFilter) -> tuple[object, ...]:
+        present = frozenset(store.table.c.keys())
+        return bound_filter(store.table, run_filter, present=present).shape
+
+    task, failed = RunFilter(task=["a"]), RunFilter(state=[TaskState.failure])
+    shapes = {
+        shape(RunFilter(any_of=[task, failed])),
+        shape(RunFilter(any_of=[RunFilter(task=["a"], state=[TaskState.failure])])),
+        shape(RunFilter(all_of=[task, failed])),
+        shape(RunFilter(any_of=[task], all_of=[failed])),
+        shape(RunFilter(any_of=[task], negate=failed)),
+        shape(RunFilter(task=["a"], state=[TaskState.failure])),
+        shape(RunFilter(task=["a", "b"], state=[TaskState.failure])),
+        shape(RunFilter(task=[], state=[TaskState.failure])),
+    }
+    assert len(shapes) == 8
+    assert shape(RunFilter(any_of=[task, failed])) == shape(
+        RunFilter(any_of=[RunFilter(task=["b"]), RunFilter(state=[TaskState.success])])
+    )
 
 
 @pytest.fixture(scope="module")
