@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
-import sqlalchemy as sa
 from strawberry.dataloader import DataLoader
 
 from .paging import PageRequest
+from .statements import RunRow
 from .store import HistoryStore, Page
 
 #: A children page: the parent run id, the page asked for and whether to probe
@@ -25,7 +24,7 @@ class HistoryLoaders:
         """``cache=False`` for a websocket connection: its loads batch as
         usual, but a live subscription must never see a stale run."""
         self.store = store
-        self.run: DataLoader[str, sa.Row[Any] | None] = DataLoader(
+        self.run: DataLoader[str, RunRow | None] = DataLoader(
             self._load_runs, cache=cache
         )
         """A run by id, ``None`` when absent."""
@@ -38,7 +37,7 @@ class HistoryLoaders:
         )
         """How many runs a run queued."""
 
-    async def _load_runs(self, run_ids: Sequence[str]) -> list[sa.Row[Any] | None]:
+    async def _load_runs(self, run_ids: Sequence[str]) -> list[RunRow | None]:
         rows = {row.id: row for row in await self.store.get_many(run_ids)}
         return [rows.get(run_id) for run_id in run_ids]
 

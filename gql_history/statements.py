@@ -1,33 +1,86 @@
-"""A bounded cache of read statements, by the shape of what they read.
+"""Read statements compiled once per shape and run on the driver connection.
 
-Building a SQLAlchemy select and its cache key costs more than running it
-through SQLAlchemy's compiled cache; a statement whose values are all
-parameters is built once per shape and reused with new values.
+Building a SQLAlchemy select, finding it in the compiled cache and turning
+asyncpg's records into SQLAlchemy rows costs about as much as the query
+itself for a page of runs. A read whose values are all parameters is built
+and compiled once per shape (which filter fields, which direction), then run
+with asyncpg directly; its rows stay asyncpg records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 
 #: Shapes kept; past this the oldest is dropped (a filter's shape, not its
 #: values, makes an entry, so real workloads hold a few dozen).
 MAX_STATEMENTS = 512
 
 
+class RunRow(asyncpg.Record):
+    """A record read on the driver: columns by position, by name, or as
+    attributes like a SQLAlchemy row's."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        return tuple(self.keys())
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRead:
+    """A read statement's SQL, and how each of its parameters is bound."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def compile(cls, statement: sa.Select[Any], dialect: Dialect) -> CompiledRead:
+        """``statement`` compiled for ``dialect``; its parameters must all be
+        named (``bindparam("name")``), their values given to ``args``."""
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
+        )
+        return cls(str(compiled), names, processors)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The driver's positional arguments for ``params`` by name."""
+        return [
+            params[name] if process is None else process(params[name])
+            for name, process in zip(self.names, self.processors, strict=True)
+        ]
+
+
 class StatementCache:
-    """Statements by shape, oldest dropped first once ``size`` are kept."""
+    """Compiled reads by shape, oldest dropped first once ``size`` are kept."""
 
-    def __init__(self, size: int = MAX_STATEMENTS) -> None:
+    def __init__(self, dialect: Dialect, size: int = MAX_STATEMENTS) -> None:
+        self.dialect = dialect
         self.size = size
-        self._statements: dict[Hashable, sa.Select[Any]] = {}
+        self._reads: dict[Hashable, CompiledRead] = {}
 
-    def get(self, shape: Hashable) -> sa.Select[Any] | None:
-        return self._statements.get(shape)
+    def __len__(self) -> int:
+        return len(self._reads)
 
-    def put(self, shape: Hashable, statement: sa.Select[Any]) -> None:
-        if len(self._statements) >= self.size:
-            del self._statements[next(iter(self._statements))]
-        self._statements[shape] = statement
+    def get(self, shape: Hashable, build: Callable[[], sa.Select[Any]]) -> CompiledRead:
+        """The read of ``shape``, compiled from ``build()`` the first time."""
+        read = self._reads.get(shape)
+        if read is None:
+            if len(self._reads) >= self.size:
+                del self._reads[next(iter(self._reads))]
+            read = self._reads[shape] = CompiledRead.compile(build(), self.dialect)
+        return read

@@ -4,11 +4,12 @@ reads, batched writes (the statement is ``upserts``') and retention."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -24,7 +25,7 @@ from .filters import (
     filter_condition,
 )
 from .notifications import channel_for, notify_statement, payload_chunks, version_of
-from .statements import StatementCache
+from .statements import CompiledRead, RunRow, StatementCache
 from .tables import LEGACY_COLUMNS, extension_columns
 from .upserts import RunRecord, upsert_statement
 
@@ -47,6 +48,11 @@ RUN_COLUMNS = (
 )
 
 
+#: A row of run columns, from a compiled read or a SQLAlchemy statement; both
+#: read by position, by attribute, and name their columns in ``_fields``.
+AnyRow = RunRow | sa.Row[Any]
+
+
 class RunOrder(enum.StrEnum):
     """The keyset orders a page can be read in, over the unique ``(queued, id)``."""
 
@@ -58,7 +64,7 @@ class RunOrder(enum.StrEnum):
 class Page:
     """Rows of one keyset page, in the order asked for."""
 
-    rows: Sequence[sa.Row[Any]]
+    rows: Sequence[AnyRow]
     has_more: bool
     """More rows follow the page in the direction it was read."""
     has_before: bool
@@ -80,7 +86,7 @@ class HistoryStore:
         self.task_names_by_tags = task_names_by_tags
         self._present: frozenset[str] | None = None
         self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
-        self._statements = StatementCache()
+        self.statements = StatementCache(engine.dialect)
         # Reads need no transaction: autocommit saves a BEGIN and a ROLLBACK.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -163,33 +169,35 @@ class HistoryStore:
 
     # Reads
 
-    async def get(self, run_id: str) -> sa.Row[Any] | None:
+    async def get(self, run_id: str) -> RunRow | None:
         """The run with ``run_id``, or ``None``."""
         rows = await self.get_many([run_id])
         return rows[0] if rows else None
 
-    async def get_many(self, run_ids: Collection[str]) -> Sequence[sa.Row[Any]]:
+    async def get_many(self, run_ids: Collection[str]) -> Sequence[RunRow]:
         """The runs with any of ``run_ids``, in no particular order."""
         if not run_ids:
             return []
-        shape = ("runs",)
-        query = self._statements.get(shape)
-        if query is None:
-            ids = sa.bindparam("ids", type_=ARRAY(self.table.c.id.type))
-            query = (await self.select_runs()).where(self.table.c.id == sa.any_(ids))
-            self._statements.put(shape, query)
-        return await self.fetch(query, {"ids": list(run_ids)})
+        select = await self.select_runs()
+        ids = sa.bindparam("ids", type_=ARRAY(self.table.c.id.type))
+        read = self.statements.get(
+            ("runs", await self.present_columns()),
+            lambda: select.where(self.table.c.id == sa.any_(ids)),
+        )
+        return await self.fetch_read(read, {"ids": list(run_ids)})
 
     async def count(self, run_filter: RunFilter | None = None) -> int:
         """How many runs ``run_filter`` matches."""
         bound = await self.bound(run_filter)
-        shape = ("count", bound.shape)
-        query = self._statements.get(shape)
-        if query is None:
-            query = sa.select(sa.func.count()).select_from(self.table)
-            query = query.where(bound.condition)
-            self._statements.put(shape, query)
-        rows = await self.fetch(query, bound.values)
+        read = self.statements.get(
+            ("count", bound.shape),
+            lambda: (
+                sa.select(sa.func.count())
+                .select_from(self.table)
+                .where(bound.condition)
+            ),
+        )
+        rows = await self.fetch_read(read, bound.values)
         return int(rows[0][0])
 
     async def page(
@@ -211,16 +219,16 @@ class HistoryStore:
         """
         descending = (order is RunOrder.QUEUED_DESC) != backward
         bound = await self.bound(run_filter)
+        select = await self.select_runs()
         probe = start is not None and probe_before
-        shape = ("page", bound.shape, descending, start is not None, probe)
-        statement = self._statements.get(shape)
-        if statement is None:
-            statement = self._page_statement(
-                await self.select_runs(), bound.condition, descending, start, probe
-            )
-            self._statements.put(shape, statement)
+        read = self.statements.get(
+            ("page", bound.shape, descending, start is not None, probe),
+            lambda: self._page_statement(
+                select, bound.condition, descending, start, probe
+            ),
+        )
         params = {**bound.values, "limit": limit + 1, **_start_params(start)}
-        rows = list(await self.fetch(statement, params))
+        rows: list[Any] = list(await self.fetch_read(read, params))
         has_before = False
         if probe:
             has_before = bool(rows[0]._has_before)
@@ -280,7 +288,7 @@ class HistoryStore:
         SQL statement: a lateral join reads each parent's page from the
         ``(from_run_id, queued, id)`` index."""
         ids = list(dict.fromkeys(parent_ids))
-        found: dict[str, list[sa.Row[Any]]] = {parent: [] for parent in ids}
+        found: dict[str, list[AnyRow]] = {parent: [] for parent in ids}
         has_before = dict.fromkeys(ids, False)
         probe = start is not None and probe_before
         if ids and "from_run_id" in await self.present_columns():
@@ -396,6 +404,32 @@ class HistoryStore:
             self._select_runs = (present, select)
         return self._select_runs[1]
 
+    async def fetch_read(
+        self, read: CompiledRead, params: Mapping[str, Any]
+    ) -> Sequence[RunRow]:
+        """The rows of a compiled read, on the driver, outside any transaction.
+
+        A pooled connection the server dropped fails the first read after
+        it; as SQLAlchemy does on a disconnect, the pool's connections are
+        then all replaced (the others most likely died too) and the read is
+        retried once.
+        """
+        args = read.args(params)
+        for retry in (False, True):
+            async with self._reader.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                try:
+                    rows: Sequence[RunRow] = await driver.fetch(
+                        read.sql, *args, record_class=RunRow
+                    )
+                    return rows
+                except _DRIVER_ERRORS:
+                    if retry or not driver.is_closed():
+                        raise
+            await self.engine.dispose(close=False)
+        raise AssertionError("unreachable")
+
     def _order_by(self, descending: bool, c: Any = None) -> tuple[Any, ...]:
         c = self.table.c if c is None else c
         if descending:
@@ -480,6 +514,9 @@ class HistoryStore:
                 notify_statement(self.channel), {"chunks": payload_chunks(runs)}
             )
 
+
+#: Driver errors that may mean the connection died (then it is closed).
+_DRIVER_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 #: A page's row limit, a parameter: pages of every size share a statement.
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)

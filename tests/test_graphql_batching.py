@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import event
 from gql_history import TaskHistoryPlugin
 from gql_history.cursor import Position
 from gql_history.filters import RunFilter
+from gql_history.statements import CompiledRead
 from gql_history.store import HistoryStore, Page, RunOrder
 
 from .factories import T0, run_record
@@ -52,7 +53,8 @@ async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
 
 
 class Statements:
-    """The SQL statements an engine executes while counting."""
+    """The SQL statements run while counting: through SQLAlchemy, and the
+    compiled reads the store runs on the driver."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -65,8 +67,18 @@ class Statements:
 
 
 @pytest.fixture
-def statements(seeded: TaskHistoryPlugin) -> Iterator[Statements]:
+def statements(
+    seeded: TaskHistoryPlugin, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Statements]:
     found = Statements()
+    store = seeded.store
+    fetch_read = store.fetch_read
+
+    async def counted(read: CompiledRead, params: Mapping[str, Any]) -> Any:
+        found.seen.append(read.sql)
+        return await fetch_read(read, params)
+
+    monkeypatch.setattr(store, "fetch_read", counted)
     engine = seeded.engine.sync_engine
     event.listen(engine, "before_cursor_execute", found.record)
     yield found
