@@ -124,6 +124,19 @@ async def test_store_page_reuses_one_statement_for_filters_of_one_shape(
     assert len(store.statements) - before == 3  # one task, tasks, params
 
 
+async def test_store_reads_params_back_exactly(store: HistoryStore) -> None:
+    params = {
+        "big": 123456789012345678901234567890,
+        "tiny": 1e-300,
+        "ratio": 0.1,
+        "text": "é \u2028 \\ \"quoted\"",
+        "nested": [{"a": None, "b": True}, []],
+    }
+    await store.upsert([run_record("params-exact", params=params)])
+    row = await store.get("params-exact")
+    assert row is not None and row.params == params
+
+
 def test_bound_filter_shape_tells_nestings_apart(store: HistoryStore) -> None:
     def shape(run_filter: RunFilter) -> tuple[object, ...]:
         present = frozenset(store.table.c.keys())
