@@ -15,12 +15,18 @@ from __future__ import annotations
 import inspect
 import operator
 from collections.abc import Callable, Iterable
+from math import isfinite
 from typing import Any, ClassVar
 
 from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -46,8 +52,8 @@ _FALLBACK = _Fallback()
 Completer = Callable[[Any], Any]
 #: Per response name, how to complete the field, or None for graphql-core to.
 _Plan = list[tuple[str, Completer | None]]
-#: The id of a parent type and the ids of the nodes of each of its fields.
-_NodesKey = tuple[int, tuple[tuple[int, ...], ...]]
+#: The id of a parent type, then the ids of the nodes of its fields.
+_NodesKey = tuple[int, ...]
 #: Plans kept for reuse across requests; past this, they are planned afresh.
 _MAX_SHARED_PLANS = 2048
 
@@ -128,11 +134,11 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._plans.get(id(grouped_field_set))
         if cached is not None:
             return cached[1]
+        # the nodes decide the grouping (by alias or name): a flat key will do
         nodes = tuple(
-            tuple(field.node for field in details)
-            for details in grouped_field_set.values()
+            field.node for details in grouped_field_set.values() for field in details
         )
-        key = (id(parent_type), tuple(tuple(map(id, each)) for each in nodes))
+        key = (id(parent_type), *map(id, nodes))
         known = self._plans_by_nodes.get(key)
         if known is not None:
             found = known[1]
@@ -301,9 +307,26 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Completer]]) -> Com
 
 
 def _serializer(kind: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
-    """``kind``'s output coercion, through a dict of names by value for an
-    enum (graphql-core's own lookup, less the calls around it)."""
+    """``kind``'s output coercion, with graphql-core's own answer for the
+    common values found first: through a dict of names by value for an enum,
+    as they are for an int in 32 bits or a finite float."""
     coerce = kind.coerce_output_value
+    if kind is GraphQLInt:
+
+        def serialize_int(value: Any) -> Any:
+            if value.__class__ is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+                return value
+            return coerce(value)
+
+        return serialize_int
+    if kind is GraphQLFloat:
+
+        def serialize_float(value: Any) -> Any:
+            if value.__class__ is float and isfinite(value):
+                return value
+            return coerce(value)
+
+        return serialize_float
     if not isinstance(kind, GraphQLEnumType):
         return coerce
     names = {value.value: name for name, value in kind.values.items()}
@@ -323,9 +346,9 @@ class _Never:
 
 
 def _unchanged(kind: GraphQLScalarType | GraphQLEnumType) -> type:
-    """The type of values ``kind`` outputs unchanged (graphql-core's String and
-    Boolean), so they need no call; a type no value has for other kinds."""
-    if kind is GraphQLString:
+    """The type of values ``kind`` outputs unchanged (graphql-core's String,
+    ID and Boolean), so they need no call; a type no value has for others."""
+    if kind is GraphQLString or kind is GraphQLID:
         return str
     if kind is GraphQLBoolean:
         return bool

@@ -5,6 +5,10 @@ asyncpg's records into SQLAlchemy rows costs about as much as the query
 itself for a page of runs. A read whose values are all parameters is built
 and compiled once per shape (which filter fields, which direction), then run
 with asyncpg directly; its rows stay asyncpg records.
+
+These reads reach asyncpg without passing through SQLAlchemy's execution, so
+its ``echo`` and cursor events do not see them: trace them at the driver
+(asyncpg's query loggers, or an asyncpg instrumentation).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The history table through an async engine: its schema, pages and lineage
-reads, batched writes (the statement is ``upserts``') and retention."""
+reads (the hot ones compiled once per shape and run on the driver, see
+``statements``), batched writes (the statement is ``upserts``') and retention."""
 
 from __future__ import annotations
 
@@ -224,7 +225,7 @@ class HistoryStore:
         read = self.statements.get(
             ("page", bound.shape, descending, start is not None, probe),
             lambda: self._page_statement(
-                select, bound.condition, descending, start, probe
+                select, bound.condition, descending, start is not None, probe
             ),
         )
         params = {**bound.values, "limit": limit + 1, **_start_params(start)}
@@ -244,7 +245,7 @@ class HistoryStore:
         select: sa.Select[Any],
         condition: sa.ColumnElement[bool],
         descending: bool,
-        start: Position | None,
+        has_start: bool,
         probe: bool,
     ) -> sa.Select[Any]:
         """The statement of a page, its start and limit left as parameters.
@@ -254,7 +255,7 @@ class HistoryStore:
         for the probe) even when the page is empty.
         """
         query = select.where(condition)
-        if start is not None:
+        if has_start:
             query = query.where(self._past(descending, inclusive=False))
         query = query.order_by(*self._order_by(descending)).limit(_LIMIT)
         if not probe:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from fluid.scheduler import TaskState
+from graphql import GraphQLError, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLScalarType
 
 from gql_history import TaskHistoryPlugin
 from gql_history.context import HistoryContext
+from gql_history.execution import _serializer
 from gql_history.masking import ErrorCodes, HistorySchema
 from gql_history.schema import Query, schema
 
@@ -97,3 +101,20 @@ async def test_execution_bulk_context_plans_directives_per_request(
         ["runId"],
         ["runId", "task"],
     ]
+
+
+@pytest.mark.parametrize("kind", [GraphQLInt, GraphQLFloat, GraphQLID])
+@pytest.mark.parametrize(
+    "value", [0, -7, 2**31 - 1, 2**31, -(2**31) - 1, True, 1.5, 2.0, "3", math.nan]
+)
+def test_execution_serializer_matches_graphql_core(
+    kind: GraphQLScalarType, value: object
+) -> None:
+    def outcome(serialize: Callable[[object], object]) -> object:
+        try:
+            result = serialize(value)
+        except GraphQLError as error:
+            return error.message
+        return (type(result), result)
+
+    assert outcome(_serializer(kind)) == outcome(kind.serialize)

@@ -347,7 +347,7 @@ async def test_run_updates_plan_their_fields_once_per_subscription(
             planned = [
                 key
                 for key, ((_, nodes), _) in executor._plans_by_nodes.items()
-                if {id(node) for each in nodes for node in each} <= fields
+                if {id(node) for node in nodes} <= fields
             ]
             assert len(planned) == 3  # a root, a TaskRun and a TaskRunError
     assert [result.data for result in received] == [

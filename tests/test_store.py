@@ -129,7 +129,7 @@ async def test_store_reads_params_back_exactly(store: HistoryStore) -> None:
         "big": 123456789012345678901234567890,
         "tiny": 1e-300,
         "ratio": 0.1,
-        "text": "é \u2028 \\ \"quoted\"",
+        "text": 'é \u2028 \\ "quoted"',
         "nested": [{"a": None, "b": True}, []],
     }
     await store.upsert([run_record("params-exact", params=params)])
