@@ -1,8 +1,10 @@
 """EXPLAIN ANALYZE of the SQL each target issues for each read scenario.
 
-The apps run in-process (httpx over ASGI) while a SQLAlchemy
-``before_cursor_execute`` listener captures the statements that touch the
-history table; each is then explained with the very parameters it was sent.
+The apps run in-process (httpx over ASGI) while the statements that touch the
+history table are captured: those SQLAlchemy executes by a
+``before_cursor_execute`` listener, those run on asyncpg directly (gql_history's
+compiled reads) by a query logger on every connection checked out. Each is
+then explained with the very parameters it was sent.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 import asyncpg
 import httpx
+from asyncpg.connection import LoggedQuery
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 from .apps import build
 from .scenarios import Fixtures, floor_query, http_request
@@ -43,11 +47,26 @@ def capture(table: str) -> Iterator[list[Captured]]:
         if table in statement:
             statements.append(Captured(statement, tuple(parameters or ())))
 
+    def logged(query: LoggedQuery) -> None:
+        # asyncpg logs what it runs itself, not SQLAlchemy's prepared statements
+        if table in query.query:
+            statements.append(Captured(query.query, tuple(query.args)))
+
+    drivers: list[Any] = []
+
+    def log_driver(dbapi_connection: Any, *args: Any) -> None:
+        drivers.append(dbapi_connection.driver_connection)
+        drivers[-1].add_query_logger(logged)
+
     event.listen(Engine, "before_cursor_execute", listener)
+    event.listen(Pool, "checkout", log_driver)
     try:
         yield statements
     finally:
+        event.remove(Pool, "checkout", log_driver)
         event.remove(Engine, "before_cursor_execute", listener)
+        for driver in drivers:
+            driver.remove_query_logger(logged)
 
 
 def summarize(plan: dict[str, Any], table: str) -> dict[str, Any]:
