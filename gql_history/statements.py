@@ -13,13 +13,14 @@ its ``echo`` and cursor events do not see them: trace them at the driver
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 #: Shapes kept; past this the oldest is dropped (a filter's shape, not its
 #: values, makes an entry, so real workloads hold a few dozen).
@@ -69,11 +70,16 @@ class CompiledRead:
         ]
 
 
-class StatementCache:
-    """Compiled reads by shape, oldest dropped first once ``size`` are kept."""
+#: Driver errors that may mean the connection died (then it is closed).
+_DRIVER_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
-    def __init__(self, dialect: Dialect, size: int = MAX_STATEMENTS) -> None:
-        self.dialect = dialect
+
+class CompiledReads:
+    """Compiled reads of one engine by shape (the oldest dropped first once
+    ``size`` are kept), and their execution on its pooled connections."""
+
+    def __init__(self, engine: AsyncEngine, size: int = MAX_STATEMENTS) -> None:
+        self.engine = engine
         self.size = size
         self._reads: dict[Hashable, CompiledRead] = {}
 
@@ -86,5 +92,32 @@ class StatementCache:
         if read is None:
             if len(self._reads) >= self.size:
                 del self._reads[next(iter(self._reads))]
-            read = self._reads[shape] = CompiledRead.compile(build(), self.dialect)
+            dialect = self.engine.dialect
+            read = self._reads[shape] = CompiledRead.compile(build(), dialect)
         return read
+
+    async def fetch(
+        self, read: CompiledRead, params: Mapping[str, Any]
+    ) -> Sequence[RunRow]:
+        """The rows of ``read`` with ``params``, outside any transaction.
+
+        A pooled connection the server dropped fails the first read after
+        it; as SQLAlchemy does on a disconnect, the pool's connections are
+        then all replaced (the others most likely died too) and the read is
+        retried once.
+        """
+        args = read.args(params)
+        for retry in (False, True):
+            async with self.engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                try:
+                    rows: Sequence[RunRow] = await driver.fetch(
+                        read.sql, *args, record_class=RunRow
+                    )
+                    return rows
+                except _DRIVER_ERRORS:
+                    if retry or not driver.is_closed():
+                        raise
+            await self.engine.dispose(close=False)
+        raise AssertionError("unreachable")

@@ -5,12 +5,11 @@ reads (the hot ones compiled once per shape and run on the driver, see
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -26,7 +25,7 @@ from .filters import (
     filter_condition,
 )
 from .notifications import channel_for, notify_statement, payload_chunks, version_of
-from .statements import CompiledRead, RunRow, StatementCache
+from .statements import CompiledReads, RunRow
 from .tables import LEGACY_COLUMNS, extension_columns
 from .upserts import RunRecord, upsert_statement
 
@@ -87,7 +86,7 @@ class HistoryStore:
         self.task_names_by_tags = task_names_by_tags
         self._present: frozenset[str] | None = None
         self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
-        self.statements = StatementCache(engine.dialect)
+        self.reads = CompiledReads(engine)
         # Reads need no transaction: autocommit saves a BEGIN and a ROLLBACK.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -181,16 +180,16 @@ class HistoryStore:
             return []
         select = await self.select_runs()
         ids = sa.bindparam("ids", type_=ARRAY(self.table.c.id.type))
-        read = self.statements.get(
+        read = self.reads.get(
             ("runs", await self.present_columns()),
             lambda: select.where(self.table.c.id == sa.any_(ids)),
         )
-        return await self.fetch_read(read, {"ids": list(run_ids)})
+        return await self.reads.fetch(read, {"ids": list(run_ids)})
 
     async def count(self, run_filter: RunFilter | None = None) -> int:
         """How many runs ``run_filter`` matches."""
         bound = await self.bound(run_filter)
-        read = self.statements.get(
+        read = self.reads.get(
             ("count", bound.shape),
             lambda: (
                 sa.select(sa.func.count())
@@ -198,7 +197,7 @@ class HistoryStore:
                 .where(bound.condition)
             ),
         )
-        rows = await self.fetch_read(read, bound.values)
+        rows = await self.reads.fetch(read, bound.values)
         return int(rows[0][0])
 
     async def page(
@@ -222,14 +221,14 @@ class HistoryStore:
         bound = await self.bound(run_filter)
         select = await self.select_runs()
         probe = start is not None and probe_before
-        read = self.statements.get(
+        read = self.reads.get(
             ("page", bound.shape, descending, start is not None, probe),
             lambda: self._page_statement(
                 select, bound.condition, descending, start is not None, probe
             ),
         )
         params = {**bound.values, "limit": limit + 1, **_start_params(start)}
-        rows: list[Any] = list(await self.fetch_read(read, params))
+        rows: list[Any] = list(await self.reads.fetch(read, params))
         has_before = False
         if probe:
             has_before = bool(rows[0]._has_before)
@@ -405,32 +404,6 @@ class HistoryStore:
             self._select_runs = (present, select)
         return self._select_runs[1]
 
-    async def fetch_read(
-        self, read: CompiledRead, params: Mapping[str, Any]
-    ) -> Sequence[RunRow]:
-        """The rows of a compiled read, on the driver, outside any transaction.
-
-        A pooled connection the server dropped fails the first read after
-        it; as SQLAlchemy does on a disconnect, the pool's connections are
-        then all replaced (the others most likely died too) and the read is
-        retried once.
-        """
-        args = read.args(params)
-        for retry in (False, True):
-            async with self._reader.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
-                assert driver is not None
-                try:
-                    rows: Sequence[RunRow] = await driver.fetch(
-                        read.sql, *args, record_class=RunRow
-                    )
-                    return rows
-                except _DRIVER_ERRORS:
-                    if retry or not driver.is_closed():
-                        raise
-            await self.engine.dispose(close=False)
-        raise AssertionError("unreachable")
-
     def _order_by(self, descending: bool, c: Any = None) -> tuple[Any, ...]:
         c = self.table.c if c is None else c
         if descending:
@@ -515,9 +488,6 @@ class HistoryStore:
                 notify_statement(self.channel), {"chunks": payload_chunks(runs)}
             )
 
-
-#: Driver errors that may mean the connection died (then it is closed).
-_DRIVER_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 #: A page's row limit, a parameter: pages of every size share a statement.
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)

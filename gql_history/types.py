@@ -59,7 +59,8 @@ class TaskRunError:
 )
 class TaskRun(relay.Node):
     # A plain field, not relay.Node's resolver: a page has a hundred of them.
-    id: relay.GlobalID = strawberry.field(
+    # Encoded as the run is read, the id needs no GlobalID and no coercion.
+    id: strawberry.ID = strawberry.field(
         description="The Relay global id of the run (`node` takes it)."
     )
     run_id: str = strawberry.field(description="The aio-fluid run id.")
@@ -146,7 +147,7 @@ class TaskRun(relay.Node):
                 tags = plugin.live_tags(name) or []
             runs.append(
                 cls(
-                    id=relay.GlobalID("TaskRun", run_id),
+                    id=strawberry.ID(relay.to_base64("TaskRun", run_id)),
                     run_id=run_id,
                     task=name,
                     priority=priority,

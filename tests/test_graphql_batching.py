@@ -71,14 +71,14 @@ def statements(
     seeded: TaskHistoryPlugin, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Statements]:
     found = Statements()
-    store = seeded.store
-    fetch_read = store.fetch_read
+    reads = seeded.store.reads
+    fetch = reads.fetch
 
     async def counted(read: CompiledRead, params: Mapping[str, Any]) -> Any:
         found.seen.append(read.sql)
-        return await fetch_read(read, params)
+        return await fetch(read, params)
 
-    monkeypatch.setattr(store, "fetch_read", counted)
+    monkeypatch.setattr(reads, "fetch", counted)
     engine = seeded.engine.sync_engine
     event.listen(engine, "before_cursor_execute", found.record)
     yield found

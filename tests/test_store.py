@@ -114,14 +114,14 @@ async def test_store_page_reuses_one_statement_for_filters_of_one_shape(
         page = await store.page(run_filter, limit=10)
         return {row.id for row in page.rows}
 
-    before = len(store.statements)
+    before = len(store.reads)
     assert await ids(RunFilter(task=["shape_a"])) == {"shape-a"}
     assert await ids(RunFilter(task=["shape_b"])) == {"shape-b"}
     assert await ids(RunFilter(task=["shape_a", "shape_c"])) == {"shape-a", "shape-c"}
     assert await ids(RunFilter(task=["shape_b", "shape_c"])) == {"shape-b", "shape-c"}
     assert await ids(RunFilter(params={"k": 2})) == {"shape-b", "shape-c"}
     assert await ids(RunFilter(params={"k": 1})) == {"shape-a"}
-    assert len(store.statements) - before == 3  # one task, tasks, params
+    assert len(store.reads) - before == 3  # one task, tasks, params
 
 
 async def test_store_reads_params_back_exactly(store: HistoryStore) -> None:

@@ -91,9 +91,11 @@ async def _interleaved(
 
     ``calls`` holds per target a validating call (for the warm-up), a lean one
     (timed one at a time) and one for the concurrent clients. The sequential
-    requests go round-robin over the targets, and the concurrent load runs in
-    ``rounds`` slices per target, in rotating order, so a disturbance hits
-    every target alike. Retried, whole, when foreign load was high.
+    requests go round-robin over the targets, each round starting at the next
+    target (so none always follows the same one, whose leftover work or cache
+    footprint it would inherit), and the concurrent load runs in ``rounds``
+    slices per target, in rotating order, so a disturbance hits every target
+    alike. Retried, whole, when foreign load was high.
     """
     targets = list(calls)
     rounds = 1 if profilers else opts.rounds
@@ -108,8 +110,10 @@ async def _interleaved(
         monitor.start()
         began = time.perf_counter()
         timings: dict[str, list[float]] = {t: [] for t in targets}
-        for _ in range(opts.requests):
-            for target, (_, lean, _) in calls.items():
+        for request in range(opts.requests):
+            shift = request % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                lean = calls[target][1]
                 started = time.perf_counter()
                 await lean()
                 timings[target].append((time.perf_counter() - started) * 1000)
