@@ -126,7 +126,8 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
         "## Reads",
         "",
         f"Median and p95 of {opts['requests']} sequential requests per target "
-        f"after {opts['warmup']} warm-up ones, sent round-robin over the targets; "
+        f"after {opts['warmup']} warm-up ones, sent round-robin over the targets "
+        "(each round starting at the next); "
         f"requests/s of {opts['clients']} concurrent clients over "
         f"{opts['seconds']:g} s per target, in {opts.get('rounds', 1)} slices "
         "taken in rotating target order. One uvicorn worker per server, all "
