@@ -30,6 +30,8 @@ QUERIES = [
     """{ runs(first: 2, filter: {state: [FAILURE]}) { edges { node {
          runId error { type message } params } } } }""",
     """{ runs(first: 101) { edges { node { runId } } } }""",
+    """{ runs(first: 3) { edges { e: node { a: runId b: runId state s: state
+         __typename error { t: type } } } } }""",
 ]
 
 
