@@ -179,10 +179,12 @@ class HistoryStore:
         if not run_ids:
             return []
         select = await self.select_runs()
-        ids = sa.bindparam("ids", type_=ARRAY(self.table.c.id.type))
+        ids = self.table.c.id
         read = self.reads.get(
             ("runs", await self.present_columns()),
-            lambda: select.where(self.table.c.id == sa.any_(ids)),
+            lambda: select.where(
+                ids == sa.any_(sa.bindparam("ids", type_=ARRAY(ids.type)))
+            ),
         )
         return await self.reads.fetch(read, {"ids": list(run_ids)})
 
