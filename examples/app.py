@@ -1,50 +1,9 @@
-"""The example aio-fluid application: a task scheduler recording its history."""
+"""The example aio-fluid application: a task scheduler recording its history.
 
-from __future__ import annotations
+It is the demo's (``gql-history demo``), shipped in the package so that the
+demo runs from a wheel; read it there: ``gql_history/cli/demo_app.py``.
+"""
 
-import os
-from typing import Any
+from gql_history.cli.demo_app import create_app, create_task_manager
 
-from fastapi import FastAPI
-from fluid.scheduler import TaskConsumer, TaskScheduler, task_manager_fastapi
-
-from gql_history import TaskHistoryPlugin
-
-from . import tasks
-
-
-def create_task_manager(
-    database_url: str,
-    *,
-    redis_url: str | None = None,
-    schedule: bool = True,
-    table_name: str = "fluid_tasks",
-    **options: Any,
-) -> TaskConsumer:
-    """A task manager running the example tasks with the history plugin.
-
-    ``options`` go to the task manager, e.g. ``stopping_grace_period``.
-    """
-    kind = TaskScheduler if schedule else TaskConsumer
-    task_manager = kind(
-        broker_url=redis_url or os.environ.get("REDIS_URL", ""), **options
-    )
-    task_manager.register_from_module(tasks)
-    task_manager.with_plugin(TaskHistoryPlugin(database_url, table_name=table_name))
-    return task_manager
-
-
-def create_app(
-    database_url: str,
-    *,
-    redis_url: str | None = None,
-    table_name: str = "fluid_tasks",
-    **options: Any,
-) -> FastAPI:
-    """The FastAPI app of the demo: task routes, history routes, GraphQL."""
-    return task_manager_fastapi(
-        create_task_manager(
-            database_url, redis_url=redis_url, table_name=table_name, **options
-        ),
-        title="gql_history demo",
-    )
+__all__ = ["create_app", "create_task_manager"]

@@ -6,39 +6,34 @@ import asyncio
 import logging
 import sys
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, params
-from fluid.scheduler import TaskManager, TaskManagerPlugin, TaskRun, TaskState
+from fluid import scheduler
 from fluid.scheduler.common import is_in_cpu_process
 from fluid.scheduler.endpoints import TaskManagerDep
 from fluid.utils.dates import utcnow
 from fluid.utils.dispatcher import Event
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typing_extensions import Doc
 
-from .cursor import CursorCodec, Position
-from .db import DatabaseArg, resolve_engine
-from .errors import InvalidCursorError, RunNotFoundError
-from .limits import QueryLimits
-from .live import LiveUpdates
-from .models import (
-    DEFAULT_LIMIT,
-    TaskHistoryQuery,
-    TaskRunHistory,
-    TaskRunHistoryPage,
-    history_of,
-)
-from .settings import default_cursor_secret
-from .stats import RunStats
-from .store import HistoryStore, RunOrder
-from .tables import history_table
-from .upserts import RunRecord
-from .writer import RunWriter
+from .core.limits import QueryLimits
+from .core.records import RunRecord
+from .core.settings import DEFAULT_TABLE_NAME
+from .core.tasks import LiveTasks
+from .db.engine import DatabaseArg, resolve_engine
+from .db.stats import RunStats
+from .db.store import HistoryStore
+from .db.tables import history_table
+from .db.writer import RunWriter
+from .live.hub import LiveUpdates
+from .service import HistoryService
+from .web.app import include_history_routes
+from .web.models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
+from .web.rest import history_page, history_run
 
 if TYPE_CHECKING:
     from fluid.db import CrudDB
@@ -47,19 +42,19 @@ logger = logging.getLogger(__name__)
 
 #: Every lifecycle state a run is recorded in.
 RECORDED_STATES = (
-    TaskState.queued,
-    TaskState.running,
-    TaskState.success,
-    TaskState.failure,
-    TaskState.aborted,
-    TaskState.rate_limited,
-    TaskState.interrupted,
+    scheduler.TaskState.queued,
+    scheduler.TaskState.running,
+    scheduler.TaskState.success,
+    scheduler.TaskState.failure,
+    scheduler.TaskState.aborted,
+    scheduler.TaskState.rate_limited,
+    scheduler.TaskState.interrupted,
 )
 _MAX_ERROR_MESSAGE = 4000
 _MAX_HELD_ERRORS = 10_000
 
 
-class TaskHistoryPlugin(TaskManagerPlugin):
+class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
     """Persist every task run in PostgreSQL and serve the history.
 
     A drop-in superset of aio-fluid's ``TaskDbPlugin``: same table, same
@@ -74,7 +69,9 @@ class TaskHistoryPlugin(TaskManagerPlugin):
             Doc("An aio-fluid CrudDB, a SQLAlchemy AsyncEngine or a database URL"),
         ],
         *,
-        table_name: Annotated[str, Doc("The table storing task runs")] = "fluid_tasks",
+        table_name: Annotated[str, Doc("The table storing task runs")] = (
+            DEFAULT_TABLE_NAME
+        ),
         tag: Annotated[
             str, Doc("The tag of the plugin's event handlers")
         ] = "gql_history",
@@ -147,30 +144,28 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         self.route_prefix = route_prefix
         self.graphql_path = graphql_path
         self.dependencies = list(dependencies or ())
-        self.graphql_limits = QueryLimits(
-            max_depth=max_query_depth,
-            max_aliases=max_aliases,
-            max_tokens=max_tokens,
-            max_filter_depth=max_filter_depth,
-            max_page_size=max_page_size,
-            introspection=introspection,
-            max_subscriptions=max_subscriptions,
-            max_replay=max_replay,
-            max_buckets=max_stats_buckets,
-        )
-        self.task_manager: TaskManager | None = None
-        self.store = HistoryStore(
-            engine, self.table, task_names_by_tags=self._task_names_by_tags
-        )
+        self.task_manager: scheduler.TaskManager | None = None
+        self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
         self.writer = RunWriter(
             self.store, batch_size=batch_size, max_pending=max_pending
         )
-        self.cursors = CursorCodec.from_secret(cursor_secret or default_cursor_secret())
-        self.live: Annotated[
-            LiveUpdates, Doc("The live subscriptions served by this process")
-        ] = LiveUpdates(self.store, queue_size=live_queue_size)
-        self.stats: Annotated[RunStats, Doc("Run statistics and filter facets")] = (
-            RunStats(self.store)
+        self.service: Annotated[
+            HistoryService, Doc("The read side, which the routes serve")
+        ] = HistoryService(
+            self.store,
+            cursor_secret=cursor_secret,
+            limits=QueryLimits.from_options(
+                max_query_depth=max_query_depth,
+                max_aliases=max_aliases,
+                max_tokens=max_tokens,
+                max_filter_depth=max_filter_depth,
+                max_page_size=max_page_size,
+                introspection=introspection,
+                max_subscriptions=max_subscriptions,
+                max_replay=max_replay,
+                max_stats_buckets=max_stats_buckets,
+            ),
+            live_queue_size=live_queue_size,
         )
         self._errors: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
@@ -179,18 +174,35 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         """The SQLAlchemy async engine of the history database."""
         return self.store.engine
 
+    @property
+    def live(self) -> LiveUpdates:
+        """The live subscriptions served by this process."""
+        return self.service.live
+
+    @property
+    def stats(self) -> RunStats:
+        """Run statistics and filter facets."""
+        return self.service.stats
+
+    @property
+    def graphql_limits(self) -> QueryLimits:
+        """What one GraphQL request may ask for."""
+        return self.service.limits
+
     # TaskManagerPlugin
 
-    def register(self, task_manager: TaskManager) -> None:
+    def register(self, task_manager: scheduler.TaskManager) -> None:
         """Record the task manager's runs in every lifecycle state."""
         task_manager.state.task_history_plugin = self
         self.task_manager = task_manager
+        self.store.live_tasks.registry = task_manager.registry
         if is_in_cpu_process():
             return
         for state in RECORDED_STATES:
             task_manager.register_async_handler(Event(state, self.tag), self._on_event)
         task_manager.dispatcher.register_handler(
-            Event(TaskState.failure, f"{self.tag}-error"), self._capture_error
+            Event(scheduler.TaskState.failure, f"{self.tag}-error"),
+            self._capture_error,
         )
         task_manager.add_async_context_manager(self)
 
@@ -203,19 +215,14 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         ] = None,
     ) -> None:
         """Add the REST history routes and the GraphQL endpoint to ``app``."""
-        from .graphql import graphql_router
-        from .routes import history_router
-
-        app.include_router(
-            history_router(self),
-            prefix=self.route_prefix or f"{prefix}-history",
+        include_history_routes(
+            app,
+            self.service,
+            prefix=prefix,
+            route_prefix=self.route_prefix,
+            graphql_path=self.graphql_path,
             tags=tags,
             dependencies=self.dependencies,
-        )
-        app.include_router(
-            graphql_router(self, dependencies=self.dependencies),
-            prefix=self.graphql_path or f"{prefix}-graphql",
-            tags=tags,
         )
 
     # Lifecycle
@@ -230,7 +237,7 @@ class TaskHistoryPlugin(TaskManagerPlugin):
     async def close(self) -> None:
         """End live subscriptions, write pending runs, then release the
         database if the plugin owns it."""
-        await self.live.close()
+        await self.service.close()
         await self._drain_async_dispatcher()
         await self.writer.close()
         if self._owns_engine:
@@ -256,67 +263,15 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         q: Annotated[TaskHistoryQuery, Doc("Filters, page size and cursor")],
     ) -> TaskRunHistoryPage:
         """A page of runs, newest first, and the cursor of the next page."""
-        start = None
-        if q.cursor:
-            start, q = self._continue(q)
-        limit = q.limit or DEFAULT_LIMIT
-        page = await self.store.page(q.run_filter(), limit=limit, start=start)
-        runs = [self._history_of(row) for row in page.rows]
-        cursor = ""
-        if page.has_more:
-            last = runs[-1]
-            saved = q.model_dump(mode="json", exclude_none=True, exclude={"cursor"})
-            cursor = self.cursors.encode(
-                RunOrder.QUEUED_DESC, Position(last.queued, last.id), saved
-            )
-        return TaskRunHistoryPage(data=runs, cursor=cursor)
+        return await history_page(self.service, q)
 
     async def get_run(self, run_id: str) -> TaskRunHistory:
         """The run with ``run_id``; raises ``RunNotFoundError`` if there is none."""
-        row = await self.store.get(run_id)
-        if row is None:
-            raise RunNotFoundError(run_id)
-        return self._history_of(row)
-
-    def live_tags(self, task_name: str) -> list[str] | None:
-        """The tags of a task registered with the attached task manager."""
-        if self.task_manager is None:
-            return None
-        task = self.task_manager.registry.get(task_name)
-        return sorted(task.tags) if task else None
-
-    def _history_of(self, row: Any) -> TaskRunHistory:
-        live = self.live_tags(row.name) if row.tags is None else None
-        return history_of(row, live)
-
-    def _continue(self, q: TaskHistoryQuery) -> tuple[Position, TaskHistoryQuery]:
-        """The position a cursor resumes from and the query it continues.
-
-        Parameters given with the cursor override the ones it carries.
-        """
-        start, saved = self.cursors.decode(q.cursor, RunOrder.QUEUED_DESC)
-        given = q.model_dump(include=q.model_fields_set - {"cursor"})
-        try:
-            resumed = TaskHistoryQuery.model_validate({**(saved or {}), **given})
-        except ValidationError as exc:
-            raise InvalidCursorError(
-                "invalid cursor: its query is no longer valid"
-            ) from exc
-        return start, resumed
-
-    def _task_names_by_tags(self, tags: Collection[str]) -> Collection[str]:
-        if self.task_manager is None:
-            return ()
-        wanted = set(tags)
-        return [
-            name
-            for name, task in self.task_manager.registry.items()
-            if wanted & task.tags
-        ]
+        return await history_run(self.service, run_id)
 
     # Writes
 
-    def _capture_error(self, task_run: TaskRun[Any, Any]) -> None:
+    def _capture_error(self, task_run: scheduler.TaskRun[Any, Any]) -> None:
         """Keep the exception of a failing run: it only exists while the
         synchronous failure event is dispatched."""
         exc = sys.exception()
@@ -330,7 +285,7 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         while len(self._errors) > _MAX_HELD_ERRORS:
             self._errors.popitem(last=False)
 
-    async def _on_event(self, task_run: TaskRun[Any, Any]) -> None:
+    async def _on_event(self, task_run: scheduler.TaskRun[Any, Any]) -> None:
         try:
             if self.skip_tag in task_run.task.tags:
                 return
@@ -338,9 +293,9 @@ class TaskHistoryPlugin(TaskManagerPlugin):
         except Exception:
             logger.exception("gql_history could not record run %s", task_run.id)
 
-    def _record_of(self, task_run: TaskRun[Any, Any]) -> RunRecord:
+    def _record_of(self, task_run: scheduler.TaskRun[Any, Any]) -> RunRecord:
         error_type = error_message = None
-        if task_run.state is TaskState.failure:
+        if task_run.state is scheduler.TaskState.failure:
             error_type, error_message = self._errors.pop(task_run.id, (None, None))
         return RunRecord(
             id=task_run.id,

@@ -13,9 +13,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.app import create_task_manager
-from gql_history import TaskHistoryPlugin, create_app, get_history_plugin
-from gql_history.db import create_engine
-from gql_history.embedded import EmbeddedServices
+from gql_history import (
+    HistoryService,
+    TaskHistoryPlugin,
+    create_app,
+    get_history_plugin,
+)
+from gql_history.cli.embedded import EmbeddedServices
+from gql_history.db.engine import create_engine
 
 from . import services
 from .gql import GraphQL
@@ -94,17 +99,18 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -
 async def history_app(database_url: str, fresh_table: str) -> AsyncIterator[FastAPI]:
     """gql_history's read-only history service over a fresh table."""
     app = create_app(database_url, table_name=fresh_table)
-    plugin: TaskHistoryPlugin = app.state.task_history_plugin
-    await plugin.create_tables()
+    service: HistoryService = app.state.history_service
+    await service.store.create_tables()
     yield app
-    await plugin.close()
+    await service.close()
+    await service.store.engine.dispose()
 
 
 @pytest.fixture(scope="module")
-def history(history_app: FastAPI) -> TaskHistoryPlugin:
-    """The plugin of ``history_app``, to seed its table through the store."""
-    plugin: TaskHistoryPlugin = history_app.state.task_history_plugin
-    return plugin
+def history(history_app: FastAPI) -> HistoryService:
+    """The service of ``history_app``, to seed its table through the store."""
+    service: HistoryService = history_app.state.history_service
+    return service
 
 
 @pytest.fixture(scope="module")

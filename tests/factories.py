@@ -7,7 +7,7 @@ from typing import Any
 
 from fluid.scheduler import TaskState
 
-from gql_history.upserts import RunRecord
+from gql_history.core.records import RunRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import gc
 from starlette.testclient import TestClient
 
 from gql_history import create_app
-from gql_history.app import YOUNG_GC_THRESHOLD
+from gql_history.web.app import YOUNG_GC_THRESHOLD
 
 
 def test_app_tunes_garbage_collection_while_serving(database_url: str) -> None:

@@ -291,6 +291,6 @@ def test_cli_debug_shows_the_traceback() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("Traceback (most recent call last):")
     assert result.stderr.endswith(
-        "gql_history.db.InvalidDatabaseURLError: unsupported database 'mysql': "
+        "gql_history.db.engine.InvalidDatabaseURLError: unsupported database 'mysql': "
         "gql_history needs PostgreSQL, e.g. postgresql://user@host:port/dbname\n"
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gql_history import config
+from gql_history.core import settings as config
 
 from .servers import SERVICE_VARIABLES
 

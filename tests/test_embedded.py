@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import redis
 
-from gql_history.embedded import (
+from gql_history.cli.embedded import (
     EmbeddedExtraMissingError,
     EmbeddedServices,
     is_reachable,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 # then waits to be killed; Ctrl-C (SIGINT) leaves the with-block.
 _DEMO = """
 import contextlib, json, sys, time
-from gql_history.embedded import EmbeddedServices
+from gql_history.cli.embedded import EmbeddedServices
 
 with contextlib.suppress(KeyboardInterrupt), EmbeddedServices(sys.argv[1]) as s:
     print(json.dumps([s.start_postgres(), s.start_redis()]), flush=True)

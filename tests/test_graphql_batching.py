@@ -12,18 +12,19 @@ import sqlalchemy as sa
 from fluid.scheduler.db import task_meta
 from sqlalchemy import event
 
-from gql_history import TaskHistoryPlugin
-from gql_history.cursor import Position
-from gql_history.filters import RunFilter
-from gql_history.statements import CompiledRead
-from gql_history.store import HistoryStore, Page, RunOrder
+from gql_history import HistoryService, TaskHistoryPlugin
+from gql_history.core.cursor import Position
+from gql_history.core.filters import RunFilter
+from gql_history.core.paging import Page, RunOrder
+from gql_history.db.statements import CompiledRead
+from gql_history.db.store import HistoryStore
 
 from .factories import T0, run_record
 from .gql import GraphQL
 
 
 @pytest.fixture(scope="module")
-async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+async def seeded(history: HistoryService) -> HistoryService:
     """10 parents, each with 10 children; every child has 2 children of its own."""
     records = []
     for p in range(10):
@@ -74,12 +75,14 @@ def statements(
     reads = seeded.store.reads
     fetch = reads.fetch
 
-    async def counted(read: CompiledRead, params: Mapping[str, Any]) -> Any:
+    async def counted(
+        read: CompiledRead, params: Mapping[str, Any] | None = None
+    ) -> Any:
         found.seen.append(read.sql)
         return await fetch(read, params)
 
     monkeypatch.setattr(reads, "fetch", counted)
-    engine = seeded.engine.sync_engine
+    engine = seeded.store.engine.sync_engine
     event.listen(engine, "before_cursor_execute", found.record)
     yield found
     event.remove(engine, "before_cursor_execute", found.record)
@@ -173,7 +176,7 @@ async def test_page_without_total_count_runs_no_count(
 
 
 def ids(page: Page) -> list[str]:
-    return [row.id for row in page.rows]
+    return [row.id for row in page.runs]
 
 
 async def test_store_children_pages_reads_every_parent_in_one_statement(
@@ -261,11 +264,11 @@ async def test_store_lineage_of_a_task_db_plugin_table_is_empty(
     legacy = f"{table_name}_legacy"
     metadata = sa.MetaData()
     task_meta(metadata, table_name=legacy)
-    async with seeded.engine.begin() as conn:
+    async with seeded.store.engine.begin() as conn:
         await conn.execute(sa.text(f'DROP TABLE IF EXISTS "{legacy}"'))
         await conn.run_sync(metadata.create_all)
-    store = HistoryStore(seeded.engine, metadata.tables[legacy])
+    store = HistoryStore(seeded.store.engine, metadata.tables[legacy])
     assert await store.children_pages(["a"], limit=5) == {
-        "a": Page(rows=[], has_more=False, has_before=False)
+        "a": Page(runs=[], has_more=False, has_before=False)
     }
     assert await store.count_children(["a"]) == {"a": 0}

@@ -13,9 +13,15 @@ from starlette.requests import HTTPConnection
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from gql_history import HistoryContext, TaskHistoryPlugin, build_schema, create_app
-from gql_history.cursor import Position
-from gql_history.store import RunOrder
+from gql_history import (
+    HistoryContext,
+    HistoryService,
+    TaskHistoryPlugin,
+    build_schema,
+    create_app,
+)
+from gql_history.core.cursor import Position
+from gql_history.core.paging import RunOrder
 
 from .factories import T0, run_record
 from .gql import GraphQL
@@ -30,7 +36,7 @@ query Page($first: Int, $after: String, $last: Int, $before: String) {
 
 
 @pytest.fixture(scope="module")
-async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+async def seeded(history: HistoryService) -> HistoryService:
     await history.store.upsert([run_record(f"r{i}") for i in range(3)])
     return history
 
@@ -230,7 +236,7 @@ async def strict(database_url: str, fresh_table: str) -> AsyncIterator[GraphQL]:
     )
     async with _client(app) as client:
         yield GraphQL(client)
-    await app.state.task_history_plugin.close()
+    await app.state.history_service.close()
 
 
 @pytest.mark.parametrize(
@@ -293,7 +299,7 @@ async def test_unexpected_errors_are_masked_and_logged(
         errors = await GraphQL(client).errors(
             "{ ok: tasks { name } runs(first: 1) { edges { node { runId } } } }"
         )
-    await app.state.task_history_plugin.close()
+    await app.state.history_service.close()
     assert errors == [
         {
             "message": "Internal server error: the request could not be completed.",
@@ -302,7 +308,7 @@ async def test_unexpected_errors_are_masked_and_logged(
             "extensions": {"code": "INTERNAL_SERVER_ERROR"},
         }
     ]
-    [record] = [r for r in caplog.records if r.name == "gql_history.masking"]
+    [record] = [r for r in caplog.records if r.name == "gql_history.graphql.errors"]
     assert record.exc_info is not None
 
 
@@ -350,7 +356,7 @@ async def test_dependencies_guard_graphql_and_rest(guarded: FastAPI) -> None:
                 await client.post("/tasks-graphql", json=query, headers=token)
             ).status_code,
         ] == [401, 401, 401, 200]
-    await guarded.state.task_history_plugin.close()
+    await guarded.state.history_service.close()
 
 
 def test_dependencies_guard_websockets(guarded: FastAPI) -> None:
@@ -406,10 +412,10 @@ def test_websockets_speak_only_graphql_transport_ws(database_url: str) -> None:
     "query", ["{ tasks { name }", "{ tasks { " + "name " * 5000 + "} }"]
 )
 async def test_schema_codes_errors_without_the_http_router(
-    history: TaskHistoryPlugin, query: str
+    history: HistoryService, query: str
 ) -> None:
     """Websockets and direct calls get coded errors too, parse errors included."""
-    result = await build_schema(history.graphql_limits).execute(
+    result = await build_schema(history.limits).execute(
         query, context_value=HistoryContext(history)
     )
     assert [error.extensions for error in result.errors or []] == [

@@ -10,11 +10,13 @@ import pytest
 from fluid.scheduler import TaskState
 from graphql import GraphQLError, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLScalarType
 
-from gql_history import TaskHistoryPlugin
-from gql_history.context import HistoryContext
-from gql_history.execution import _serializer
-from gql_history.masking import ErrorCodes, HistorySchema
-from gql_history.schema import Query, schema
+from gql_history import HistoryService, TaskHistoryPlugin
+from gql_history.graphql.context import HistoryContext
+from gql_history.graphql.errors import ErrorCodes
+from gql_history.graphql.execution import _serializer
+from gql_history.graphql.query import Query
+from gql_history.graphql.schema import HistorySchema
+from gql_history.schema import schema
 
 from .factories import T0, run_record
 
@@ -36,7 +38,7 @@ QUERIES = [
 
 
 @pytest.fixture(scope="module")
-async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+async def seeded(history: HistoryService) -> HistoryService:
     await history.store.upsert(
         [
             run_record(

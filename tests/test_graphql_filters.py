@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fluid.scheduler import TaskState
 
-from gql_history import TaskHistoryPlugin
-from gql_history.upserts import RunRecord
+from gql_history import HistoryService, TaskHistoryPlugin
+from gql_history.core.records import RunRecord
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes
@@ -52,7 +52,7 @@ RECORDS = seed_records()
 
 
 @pytest.fixture(scope="module")
-async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+async def seeded(history: HistoryService) -> HistoryService:
     await history.store.upsert(RECORDS)
     return history
 

@@ -10,7 +10,7 @@ import pytest
 from fluid.scheduler import TaskState
 from sqlalchemy import text
 
-from gql_history import TaskHistoryPlugin
+from gql_history import HistoryService, TaskHistoryPlugin
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes
@@ -45,7 +45,7 @@ def global_id(run_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+async def seeded(history: HistoryService) -> HistoryService:
     """A chain: root -> c0..c4 (c3 and c4 on one timestamp) -> g0, g1 under c0;
     an orphan whose parent is not recorded; a failed run; a legacy row."""
 
@@ -96,10 +96,10 @@ async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
         run_record("legacy", queued=at(seconds=40)),
     ]
     await history.store.upsert(records)
-    async with history.engine.begin() as conn:
+    async with history.store.engine.begin() as conn:
         await conn.execute(
             text(
-                f'UPDATE "{history.table_name}" SET params = NULL, tags = NULL, '
+                f'UPDATE "{history.store.table.name}" SET params = NULL, tags = NULL, '
                 "retry_attempt = NULL, from_run_id = NULL, root_run_id = NULL "
                 "WHERE id = 'legacy'"
             )

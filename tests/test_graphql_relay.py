@@ -10,8 +10,8 @@ import pytest
 from fluid.scheduler import TaskState
 from sqlalchemy import text
 
-from gql_history import TaskHistoryPlugin
-from gql_history.upserts import RunRecord
+from gql_history import HistoryService, TaskHistoryPlugin
+from gql_history.core.records import RunRecord
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes
@@ -53,21 +53,19 @@ def seed_records() -> list[RunRecord]:
 
 
 @pytest.fixture(scope="module")
-async def seeded(history: TaskHistoryPlugin) -> TaskHistoryPlugin:
+async def seeded(history: HistoryService) -> HistoryService:
     await history.store.upsert(seed_records())
     return history
 
 
-async def truth(
-    plugin: TaskHistoryPlugin, order: str, where: str = "true"
-) -> list[str]:
+async def truth(history: HistoryService, order: str, where: str = "true") -> list[str]:
     """Run ids straight from SQL, in the keyset order of ``order``."""
     direction = "DESC" if order == "QUEUED_DESC" else "ASC"
     sql = (
-        f'SELECT id FROM "{plugin.table_name}" WHERE {where} '
+        f'SELECT id FROM "{history.store.table.name}" WHERE {where} '
         f"ORDER BY queued {direction}, id {direction}"
     )
-    async with plugin.engine.connect() as conn:
+    async with history.store.engine.connect() as conn:
         return list((await conn.execute(text(sql))).scalars())
 
 
@@ -260,9 +258,10 @@ async def test_runs_cursor_of_a_removed_run_still_pages(
     """A cursor holds a keyset position, not a row: it outlives its run."""
     edges = (await graphql.data(PAGE, first=3, orderBy="QUEUED_ASC"))["runs"]["edges"]
     gone = edges[1]["node"]["runId"]
-    async with seeded.engine.begin() as conn:
+    async with seeded.store.engine.begin() as conn:
         await conn.execute(
-            text(f'DELETE FROM "{seeded.table_name}" WHERE id = :id'), {"id": gone}
+            text(f'DELETE FROM "{seeded.store.table.name}" WHERE id = :id'),
+            {"id": gone},
         )
     try:
         page = await graphql.data(

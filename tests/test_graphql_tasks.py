@@ -36,7 +36,7 @@ async def test_tasks_lists_the_live_registry_by_name(app_graphql: GraphQL) -> No
         "name": "report",
         "description": REPORT,
         "shortDescription": REPORT,
-        "module": "examples.tasks",
+        "module": "gql_history.cli.demo_tasks",
         "tags": ["billing", "reports"],
         "priority": "MEDIUM",
         "schedule": "every(0:00:07)",

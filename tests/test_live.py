@@ -18,10 +18,10 @@ from fluid.scheduler import TaskState
 from starlette.requests import HTTPConnection
 from websockets.exceptions import InvalidStatus
 
-from gql_history import RunFilter, TaskHistoryPlugin, create_app
-from gql_history.context import HistoryContext
-from gql_history.execution import BulkExecutionContext
-from gql_history.live import Subscription
+from gql_history import HistoryService, RunFilter, create_app
+from gql_history.graphql.context import HistoryContext
+from gql_history.graphql.execution import BulkExecutionContext
+from gql_history.live.hub import LiveSubscription
 from gql_history.schema import build_schema
 
 from .factories import T0, lifecycle, run_record
@@ -55,15 +55,15 @@ async def live_app(database_url: str, fresh_table: str) -> AsyncIterator[FastAPI
         max_subscriptions=MAX_SUBSCRIPTIONS,
         max_replay=MAX_REPLAY,
     )
-    await app.state.task_history_plugin.create_tables()
+    await app.state.history_service.store.create_tables()
     yield app
-    await app.state.task_history_plugin.close()
+    await app.state.history_service.close()
 
 
 @pytest.fixture(scope="module")
-def live(live_app: FastAPI) -> TaskHistoryPlugin:
-    plugin: TaskHistoryPlugin = live_app.state.task_history_plugin
-    return plugin
+def live(live_app: FastAPI) -> HistoryService:
+    service: HistoryService = live_app.state.history_service
+    return service
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ async def graphql(live_app: FastAPI) -> AsyncIterator[GraphQL]:
         yield GraphQL(client)
 
 
-async def subscribed(live: TaskHistoryPlugin, count: int) -> list[Subscription]:
+async def subscribed(live: HistoryService, count: int) -> list[LiveSubscription]:
     """The plugin's subscriptions, once there are ``count`` of them."""
     async with asyncio.timeout(10):
         while len(live.live.subscriptions) != count:
@@ -101,14 +101,14 @@ async def updates_until(
             return runs
 
 
-async def db_now(live: TaskHistoryPlugin) -> datetime:
-    async with live.engine.connect() as conn:
+async def db_now(live: HistoryService) -> datetime:
+    async with live.store.engine.connect() as conn:
         now: datetime = (await conn.execute(sa.text("SELECT now()"))).scalar_one()
     return now
 
 
 async def test_run_updates_sends_the_changes_of_matching_runs_only(
-    url: str, live: TaskHistoryPlugin, graphql: GraphQL
+    url: str, live: HistoryService, graphql: GraphQL
 ) -> None:
     run_filter = {
         "or": [{"task": ["report"]}, {"params": {"user": "u1"}}],
@@ -154,7 +154,7 @@ async def test_run_updates_sends_the_changes_of_matching_runs_only(
 
 
 async def test_run_updates_resumes_since_without_gap_or_duplicate(
-    url: str, live: TaskHistoryPlugin
+    url: str, live: HistoryService
 ) -> None:
     """The replay and the stream meet exactly: a change committed before the
     replay's snapshot comes once (from the replay), one committed after once
@@ -174,7 +174,7 @@ async def test_run_updates_resumes_since_without_gap_or_duplicate(
                 await store.upsert([record])
 
     writer = asyncio.create_task(write())
-    async with live.engine.connect() as held, held.begin():
+    async with live.store.engine.connect() as held, held.begin():
         # a change written before the replay but committed after it
         await store.write(held, [run_record("s-held", queued=T0)])
         async with GraphQLWS.connect(url, headers=TOKEN) as ws:
@@ -189,7 +189,7 @@ async def test_run_updates_resumes_since_without_gap_or_duplicate(
             received = await updates_until(ws, lambda r: r["runId"] == "s-last")
     versions = [(run["runId"], run["state"], run["updated"]) for run in received]
     assert len(versions) == len(set(versions)), "a version came twice"
-    async with live.engine.connect() as conn:
+    async with live.store.engine.connect() as conn:
         final = (
             await conn.execute(
                 sa.text(
@@ -209,7 +209,7 @@ async def test_run_updates_resumes_since_without_gap_or_duplicate(
 
 
 async def test_run_updates_resume_from_the_last_run_received(
-    url: str, live: TaskHistoryPlugin
+    url: str, live: HistoryService
 ) -> None:
     """Runs come in the order written, one write's runs too: resuming from
     the last one received, even in the middle of a write, gets exactly the
@@ -238,7 +238,7 @@ async def test_run_updates_resume_from_the_last_run_received(
 
 
 async def test_live_subscription_sends_each_version_once_across_the_seam(
-    live: TaskHistoryPlugin,
+    live: HistoryService,
 ) -> None:
     """Deterministically, both ways a version could come twice: a change the
     replay read whose notification arrives after the subscription started,
@@ -276,7 +276,7 @@ async def test_live_subscription_sends_each_version_once_across_the_seam(
 
 
 async def test_live_subscription_sends_runs_in_the_order_written(
-    live: TaskHistoryPlugin,
+    live: HistoryService,
 ) -> None:
     """In commit order, though read back together; a run changing again while
     it waits moves to the place of its latest change."""
@@ -315,11 +315,11 @@ async def test_live_subscription_sends_runs_in_the_order_written(
 
 
 async def test_run_updates_plan_their_fields_once_per_subscription(
-    live: TaskHistoryPlugin,
+    live: HistoryService,
 ) -> None:
     """The bulk execution context plans a selection once, however many events
     a subscription executes (a plan per event would grow without bound)."""
-    schema = build_schema(live.graphql_limits)
+    schema = build_schema(live.limits)
     stream = await schema.subscribe(
         'subscription PlanOnce { runUpdates(filter: {task: ["plans"]})'
         " { runId error { type } } }",
@@ -367,12 +367,12 @@ def _fields_of(operation: Any) -> set[int]:
     return ids
 
 
-async def until_active(live: TaskHistoryPlugin, pid: int | None) -> None:
+async def until_active(live: HistoryService, pid: int | None) -> None:
     """Wait until the backend ``pid`` runs a statement."""
     query = sa.text("SELECT state FROM pg_stat_activity WHERE pid = :pid")
     async with asyncio.timeout(5):
         while True:
-            async with live.engine.connect() as conn:
+            async with live.store.engine.connect() as conn:
                 state = (await conn.execute(query, {"pid": pid})).scalar()
             if state == "active":
                 return
@@ -380,7 +380,7 @@ async def until_active(live: TaskHistoryPlugin, pid: int | None) -> None:
 
 
 async def test_run_updates_ends_a_stalled_subscriber_with_a_bounded_queue(
-    live_app: FastAPI, live: TaskHistoryPlugin
+    live_app: FastAPI, live: HistoryService
 ) -> None:
     """A client that stops reading backs the server's sends up; its queue
     stays within bounds until the subscription ends."""
@@ -420,7 +420,7 @@ async def test_run_updates_ends_a_stalled_subscriber_with_a_bounded_queue(
 
 
 async def test_run_updates_limits_subscriptions_per_connection(
-    url: str, live: TaskHistoryPlugin
+    url: str, live: HistoryService
 ) -> None:
     async with GraphQLWS.connect(url, headers=TOKEN) as ws:
         for _ in range(MAX_SUBSCRIPTIONS):
@@ -453,7 +453,7 @@ async def test_run_updates_limits_subscriptions_per_connection(
 
 
 async def test_run_updates_needs_the_auth_dependency_on_the_websocket(
-    url: str, live: TaskHistoryPlugin
+    url: str, live: HistoryService
 ) -> None:
     for headers in (None, {"authorization": "Bearer wrong"}):
         with pytest.raises(InvalidStatus) as refused:
@@ -472,7 +472,7 @@ async def test_run_updates_needs_the_auth_dependency_on_the_websocket(
 
 
 async def test_run_updates_ends_when_notifications_stop_and_resumes(
-    url: str, live: TaskHistoryPlugin
+    url: str, live: HistoryService
 ) -> None:
     listener = live.live.listener
     async with GraphQLWS.connect(url, headers=TOKEN) as ws:
@@ -480,7 +480,7 @@ async def test_run_updates_ends_when_notifications_stop_and_resumes(
         await subscribed(live, 1)
         await live.store.upsert([run_record("lost-1", name="lost")])
         seen = (await ws.next_data())["runUpdates"]
-        async with live.engine.connect() as conn:
+        async with live.store.engine.connect() as conn:
             await conn.execute(
                 sa.text("SELECT pg_terminate_backend(:pid)"),
                 {"pid": listener.backend_pid},
@@ -519,7 +519,7 @@ async def test_run_updates_refuses_plain_http_requests(graphql: GraphQL) -> None
 
 
 async def test_run_updates_refuses_a_replay_past_max_replay(
-    url: str, live: TaskHistoryPlugin
+    url: str, live: HistoryService
 ) -> None:
     since = await db_now(live)
     await live.store.upsert(

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from fluid.scheduler import TaskState
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql_history.store import HistoryStore
-from gql_history.tables import history_table
+from gql_history.db.store import HistoryStore
+from gql_history.db.tables import history_table
 
 from .factories import T0, run_record
 

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fluid.scheduler import TaskManager, TaskState
 
-from examples import tasks
 from gql_history import TaskHistoryPlugin
-from gql_history.upserts import RunRecord
+from gql_history.cli import demo_tasks as tasks
+from gql_history.core.records import RunRecord
+from gql_history.db.statements import CompiledRead
 
 from .factories import T0, run_record
 from .gql import GraphQL, codes
@@ -178,23 +179,20 @@ async def test_run_stats_agree_with_the_rows(
 
 
 async def test_run_stats_read_only_the_parts_selected(
-    graphql: GraphQL, stats_plugin: TaskHistoryPlugin
+    graphql: GraphQL, stats_plugin: TaskHistoryPlugin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     statements: list[str] = []
+    reads = stats_plugin.store.reads
+    fetch = reads.fetch
 
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
+    async def record(read: CompiledRead, params: Any = None) -> Any:
+        statements.append(read.sql)
+        return await fetch(read, params)
 
-    engine = stats_plugin.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        await graphql.data(
-            "{ runStats { total byState { count } } }"
-        )  # one statement for both
-        shared = len(statements)
-        await graphql.data("{ runStats(bucket: DAY) { windowStart series { total } } }")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+    monkeypatch.setattr(reads, "fetch", record)
+    await graphql.data("{ runStats { total byState { count } } }")  # one for both
+    shared = len(statements)
+    await graphql.data("{ runStats(bucket: DAY) { windowStart series { total } } }")
     assert (shared, len(statements)) == (1, 2)
     assert "date_bin" in statements[1]
 
@@ -225,7 +223,7 @@ async def test_run_stats_refuse_more_buckets_than_allowed(graphql: GraphQL) -> N
     assert [(error["message"], error["extensions"]) for error in errors] == [
         (
             "the window holds 1441 minute buckets, more than 1000: narrow "
-            "`queuedAfter`/`queuedBefore`, or use a wider `bucket`",
+            "the filter's queued-after/queued-before window, or use wider buckets",
             {"code": "BAD_USER_INPUT"},
         )
     ]

@@ -10,11 +10,12 @@ from fluid.scheduler import TaskManager, TaskState
 from fluid.scheduler.db import task_meta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from examples import tasks
 from gql_history import TaskHistoryPlugin, TaskHistoryQuery, TaskRunHistory
-from gql_history.filters import RunFilter, bound_filter
-from gql_history.store import HistoryStore
-from gql_history.tables import history_table
+from gql_history.cli import demo_tasks as tasks
+from gql_history.core.filters import RunFilter
+from gql_history.db.conditions import bound_filter
+from gql_history.db.store import HistoryStore
+from gql_history.db.tables import history_table
 
 from .factories import T0, lifecycle, run_record
 
@@ -112,7 +113,7 @@ async def test_store_page_reuses_one_statement_for_filters_of_one_shape(
 
     async def ids(run_filter: RunFilter) -> set[str]:
         page = await store.page(run_filter, limit=10)
-        return {row.id for row in page.rows}
+        return {row.id for row in page.runs}
 
     before = len(store.reads)
     assert await ids(RunFilter(task=["shape_a"])) == {"shape-a"}

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.app import create_task_manager
 from gql_history import get_history_plugin
-from gql_history.db import create_engine
-from gql_history.store import HistoryStore
-from gql_history.tables import history_table
-from gql_history.writer import RunWriter
+from gql_history.db.engine import create_engine
+from gql_history.db.store import HistoryStore
+from gql_history.db.tables import history_table
+from gql_history.db.writer import RunWriter
 
 from .conftest import wait_for
 from .factories import lifecycle, run_record

@@ -16,7 +16,7 @@ from fluid.scheduler import TaskManager, task_manager_fastapi
 from fluid.scheduler.db import TaskDbPlugin
 
 from gql_history import TaskHistoryPlugin
-from gql_history.db import async_url, create_engine
+from gql_history.db.engine import async_url, create_engine
 
 #: A broker URL for the task managers; the read apps never connect to it.
 BROKER_URL = "redis://127.0.0.1:6379/9"

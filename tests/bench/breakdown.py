@@ -24,13 +24,13 @@ import sqlalchemy as sa
 from fluid.db import CrudDB
 from fluid.scheduler.db import TaskDbPlugin
 from fluid.scheduler.db import TaskHistoryQuery as PeerQuery
+from gql_history.models import history_of
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gql_history import TaskHistoryPlugin, TaskHistoryQuery
-from gql_history.db import async_url
-from gql_history.models import history_of
-from gql_history.statements import CompiledRead
-from gql_history.store import Page
+from gql_history.core.paging import Page
+from gql_history.db.engine import async_url
+from gql_history.db.statements import CompiledRead
 
 from .apps import build
 from .scenarios import (
@@ -109,7 +109,7 @@ async def breakdown(
     out["ours: 100 rows -> REST models (history_of)"] = timed_sync(
         lambda: [history_of(row) for row in rows], n
     )
-    from gql_history.types import TaskRun
+    from gql_history.graphql.types import TaskRun
 
     out["ours: 100 rows -> GraphQL TaskRun.from_rows"] = timed_sync(
         lambda: TaskRun.from_rows(rows, plugin), n
@@ -126,7 +126,7 @@ async def breakdown(
     page_model = await plugin.get_history(query)
     out["ours: REST page model -> JSON"] = timed_sync(page_model.model_dump_json, n)
 
-    from gql_history.context import HistoryContext
+    from gql_history.graphql.context import HistoryContext
     from gql_history.schema import build_schema
 
     schema = build_schema(plugin.graphql_limits)

@@ -35,9 +35,9 @@ from fluid.scheduler import TaskPriority, TaskState
 from fluid.scheduler.db import task_meta
 
 from gql_history import HistoryStore, history_table
-from gql_history.db import async_url, create_engine
-from gql_history.upserts import RunRecord
-from gql_history.writer import RunWriter
+from gql_history.core.records import RunRecord
+from gql_history.db.engine import async_url, create_engine
+from gql_history.db.writer import RunWriter
 
 from .load import percentile
 from .machine import NOISY_LOAD, ForeignCpu

@@ -25,7 +25,7 @@ from contextlib import AsyncExitStack
 import sqlalchemy as sa
 
 from gql_history import HistoryStore, history_table
-from gql_history.db import create_engine
+from gql_history.db.engine import create_engine
 
 from ..factories import lifecycle
 from ..processes import output_line, running

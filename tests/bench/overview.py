@@ -115,7 +115,7 @@ async def measure(dsn: str, rows: int, repeat: int) -> None:
                 f"{name}: median {statistics.median(times):.0f} ms, "
                 f"max {max(times):.0f} ms{runs}"
             )
-    await app.state.task_history_plugin.close()
+    await app.state.history_service.close()
 
 
 def main() -> None:

@@ -15,9 +15,10 @@ import asyncpg
 from fluid import settings as fluid_settings
 from fluid.db.cursor import Cursor, CursorEntry
 
-from gql_history.cursor import CursorCodec, Position
-from gql_history.settings import default_cursor_secret
-from gql_history.store import RUN_COLUMNS, RunOrder
+from gql_history.core.cursor import CursorCodec, Position
+from gql_history.core.paging import RunOrder
+from gql_history.core.records import RUN_FIELDS
+from gql_history.core.settings import default_cursor_secret
 
 from .seed import SCENARIO_TASK
 
@@ -68,7 +69,7 @@ class HttpRequest:
 
 # raw SQL floor
 
-_COLUMNS = ", ".join(f'"{name}"' for name in RUN_COLUMNS)
+_COLUMNS = ", ".join(f'"{name}"' for name in RUN_FIELDS)
 
 
 def floor_query(scenario: str, fx: Fixtures) -> tuple[str, list[Any]]:

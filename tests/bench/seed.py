@@ -17,7 +17,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from gql_history import HistoryStore, history_table
-from gql_history.db import create_engine
+from gql_history.db.engine import create_engine
 
 #: Bumped whenever the generated data changes, so older tables are reseeded.
 SEED_VERSION = 3

@@ -1,0 +1,58 @@
+"""Creating and upgrading the history table: idempotent DDL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .tables import extension_columns
+
+
+async def column_names(engine: AsyncEngine, table: sa.Table) -> frozenset[str]:
+    """The columns ``table`` has in the database; raises ``NoSuchTableError``."""
+    async with engine.connect() as conn:
+        return await _column_names(conn, table)
+
+
+async def create_tables(engine: AsyncEngine, table: sa.Table) -> None:
+    """Create ``table``, its enum type and indexes where missing."""
+    async with engine.begin() as conn:
+        await conn.run_sync(table.create, checkfirst=True)
+        await _create_indexes(conn, table)
+
+
+async def upgrade_tables(engine: AsyncEngine, table: sa.Table) -> list[str]:
+    """Create ``table`` if missing, else add gql_history's columns and indexes
+    to it (a TaskDbPlugin table); return the names of the columns added."""
+    await create_tables(engine, table)
+    async with engine.begin() as conn:
+        present = await _column_names(conn, table)
+        missing = [c for c in extension_columns(table) if c.name not in present]
+        name = conn.dialect.identifier_preparer.format_table(table)
+        for column in missing:
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            await conn.execute(
+                sa.text(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {ddl}")
+            )
+        await _create_indexes(conn, table)
+    return [c.name for c in missing]
+
+
+async def _column_names(conn: AsyncConnection, table: sa.Table) -> frozenset[str]:
+    names = await conn.run_sync(
+        lambda sync_conn: [
+            column["name"]
+            for column in sa.inspect(sync_conn).get_columns(
+                table.name, schema=table.schema
+            )
+        ]
+    )
+    return frozenset(names)
+
+
+async def _create_indexes(conn: AsyncConnection, table: sa.Table) -> None:
+    """The indexes of ``table`` whose columns it has (all, once upgraded)."""
+    present = await _column_names(conn, table)
+    for index in table.indexes:
+        if {c.name for c in index.columns} <= present:
+            await conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))

@@ -1,0 +1,112 @@
+"""Keyset page statements over ``(queued, id)``: a filtered page, and the
+children pages of many parents at once.
+
+The start position and the row limit are parameters (``start_queued``,
+``start_id``, ``limit``), so pages of every size and start share a statement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from ..core.cursor import Position
+
+#: A page's row limit, a parameter: pages of every size share a statement.
+LIMIT = sa.bindparam("limit", type_=sa.Integer)
+
+
+def start_params(start: Position | None) -> dict[str, Any]:
+    """The parameters of a page starting past ``start``."""
+    if start is None:
+        return {}
+    return {"start_queued": start.queued, "start_id": start.id}
+
+
+def page_statement(
+    table: sa.Table,
+    select: sa.Select[Any],
+    condition: sa.ColumnElement[bool],
+    *,
+    descending: bool,
+    has_start: bool,
+    probe: bool,
+) -> sa.Select[Any]:
+    """The statement of a page of ``select`` (the run columns) where
+    ``condition`` holds.
+
+    With ``probe``, the probe for a row at or before the start is the left
+    side of a lateral join, so the statement returns one row (of NULLs but
+    for the probe, ``_has_before``, last) even when the page is empty.
+    """
+    query = select.where(condition)
+    if has_start:
+        query = query.where(_past(table.c, descending, inclusive=False))
+    query = query.order_by(*_order_by(table.c, descending)).limit(LIMIT)
+    if not probe:
+        return query
+    before = _past(table.c, not descending, inclusive=True)
+    probe_query = sa.select(
+        sa.exists(sa.select(table.c.id).where(condition, before)).label("_has_before")
+    ).subquery("probe")
+    page = query.subquery("page").lateral()
+    return (
+        sa.select(*page.c, probe_query.c._has_before)
+        .select_from(probe_query.outerjoin(page, sa.true()))
+        .order_by(*_order_by(page.c, descending))
+    )
+
+
+def children_statement(
+    table: sa.Table,
+    select: sa.Select[Any],
+    *,
+    descending: bool,
+    has_start: bool,
+    probe: bool,
+) -> sa.Select[Any]:
+    """For each id of the ``parent_ids`` parameter, the page of the runs it
+    queued: a lateral join reads each parent's page from the
+    ``(from_run_id, queued, id)`` index. Rows hold the run columns, ``parent_id`` and, with ``probe``,
+    ``_has_before``; a parent without a row on its page has one of NULLs."""
+    c = table.c
+    parents = (
+        sa.func.unnest(sa.bindparam("parent_ids", type_=ARRAY(sa.Text)))
+        .table_valued(sa.column("parent_id", sa.Text))
+        .render_derived(name="parents")
+    )
+    page = select.where(c.from_run_id == parents.c.parent_id)
+    if has_start:
+        page = page.where(_past(c, descending, inclusive=False))
+    lateral = page.order_by(*_order_by(c, descending)).limit(LIMIT).lateral("page")
+    columns: list[Any] = [*lateral.c, parents.c.parent_id]
+    if probe:
+        before = _past(c, not descending, inclusive=True)
+        earlier = sa.select(c.id).where(c.from_run_id == parents.c.parent_id, before)
+        columns.append(sa.exists(earlier).label("_has_before"))
+    return (
+        sa.select(*columns)
+        .select_from(parents.outerjoin(lateral, sa.true()))
+        .order_by(parents.c.parent_id, *_order_by(lateral.c, descending))
+    )
+
+
+def _past(c: Any, descending: bool, *, inclusive: bool) -> sa.ColumnElement[bool]:
+    """Rows after the start position when reading ``descending`` (or
+    ascending)."""
+    key = sa.tuple_(c.queued, c.id)
+    bound = sa.tuple_(
+        sa.bindparam("start_queued", type_=c.queued.type),
+        sa.bindparam("start_id", type_=c.id.type),
+    )
+    if descending:
+        return key <= bound if inclusive else key < bound
+    return key >= bound if inclusive else key > bound
+
+
+def _order_by(c: Any, descending: bool) -> tuple[Any, ...]:
+    if descending:
+        return c.queued.desc(), c.id.desc()
+    return c.queued.asc(), c.id.asc()

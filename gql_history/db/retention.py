@@ -1,0 +1,34 @@
+"""Retention: deleting old runs in short batches."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+import sqlalchemy as sa
+from fluid.scheduler import TaskState
+
+
+def prune_statement(
+    table: sa.Table,
+    older_than: datetime,
+    *,
+    states: Collection[TaskState] | None,
+    limit: int,
+) -> sa.Delete:
+    """Delete up to ``limit`` runs queued before ``older_than``, oldest first.
+
+    Rows locked by a concurrent write are skipped, left for the next batch, so
+    a batch never waits on (or blocks) the writer.
+    """
+    c = table.c
+    oldest = (
+        sa.select(c.id)
+        .where(c.queued < older_than)
+        .order_by(c.queued, c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if states is not None:
+        oldest = oldest.where(c.state.in_(list(states)))
+    return sa.delete(table).where(c.id.in_(oldest.scalar_subquery()))

@@ -1,0 +1,313 @@
+"""The history table through an async engine: every SQL access the history
+makes goes through ``HistoryStore``.
+
+Statements are built by their own modules (``keyset``, ``upserts``,
+``retention``, ``ddl``); reads run on the driver through ``statements``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fluid.scheduler import TaskState
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..core.cursor import Position
+from ..core.filters import RunFilter
+from ..core.paging import Page, RunOrder
+from ..core.records import RUN_FIELDS, RunRecord
+from ..core.tasks import LiveTasks
+from . import ddl
+from .conditions import BoundFilter, bound_filter, filter_condition, text_array
+from .engine import create_engine
+from .keyset import children_statement, page_statement, start_params
+from .notifications import channel_for
+from .retention import prune_statement
+from .statements import CompiledReads, RunRow, run_records
+from .tables import history_table
+from .upserts import write_runs
+
+
+class HistoryStore:
+    """SQL access to one history table through an async engine.
+
+    ``live_tasks`` give runs stored without tags the tags of their live task,
+    when read and when filtered by tag.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: sa.Table,
+        *,
+        live_tasks: LiveTasks | None = None,
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.live_tasks = live_tasks or LiveTasks()
+        self.reads = CompiledReads(engine)
+        self._present: frozenset[str] | None = None
+        self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
+
+    @property
+    def channel(self) -> str:
+        """The ``NOTIFY`` channel announcing this table's committed changes."""
+        return channel_for(self.table)
+
+    # Schema
+
+    async def create_tables(self) -> None:
+        """Create the table, its enum type and indexes where missing."""
+        await ddl.create_tables(self.engine, self.table)
+        self._present = None
+
+    async def upgrade_tables(self) -> list[str]:
+        """Add gql_history's columns and indexes to a TaskDbPlugin table.
+
+        Idempotent; returns the names of the columns it added.
+        """
+        added = await ddl.upgrade_tables(self.engine, self.table)
+        self._present = None
+        return added
+
+    async def present_columns(self) -> frozenset[str]:
+        """The columns the table has in the database (cached)."""
+        if self._present is None:
+            self._present = await ddl.column_names(self.engine, self.table)
+        return self._present
+
+    # Writes
+
+    async def upsert(self, records: Sequence[RunRecord]) -> None:
+        """Write runs in one statement; a row never moves back in its progress.
+
+        The same transaction notifies the rows it changed, so live subscribers
+        hear of every committed change and of nothing else.
+        """
+        if not records:
+            return
+        async with self.engine.begin() as conn:
+            await self.write(conn, records)
+
+    async def write(self, conn: AsyncConnection, records: Sequence[RunRecord]) -> None:
+        """``upsert``'s work in ``conn``'s transaction (its caller commits)."""
+        await write_runs(conn, self.table, await self.present_columns(), records)
+
+    async def prune(
+        self,
+        older_than: datetime,
+        *,
+        states: Collection[TaskState] | None = None,
+        limit: int = 1000,
+    ) -> int:
+        """Delete up to ``limit`` runs queued before ``older_than``, oldest
+        first, in one short transaction; return how many it deleted.
+
+        Callers repeat it until it deletes fewer than ``limit``: a bounded
+        batch never holds long locks, and an interrupted prune keeps every
+        batch already committed.
+        """
+        statement = prune_statement(self.table, older_than, states=states, limit=limit)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement)
+        return int(result.rowcount)
+
+    # Reads
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        """The run with ``run_id``, or ``None``."""
+        runs = await self.get_many([run_id])
+        return runs[0] if runs else None
+
+    async def get_many(self, run_ids: Collection[str]) -> list[RunRecord]:
+        """The runs with any of ``run_ids``, in no particular order."""
+        if not run_ids:
+            return []
+        select = await self.select_runs()
+        ids = self.table.c.id
+        read = self.reads.get(
+            ("runs", await self.present_columns()),
+            lambda: select.where(
+                ids == sa.any_(sa.bindparam("ids", type_=ARRAY(ids.type)))
+            ),
+        )
+        rows = await self.reads.fetch(read, {"ids": list(run_ids)})
+        return run_records(rows, self.live_tasks)
+
+    async def count(self, run_filter: RunFilter | None = None) -> int:
+        """How many runs ``run_filter`` matches."""
+        bound = await self.bound(run_filter)
+        read = self.reads.get(
+            ("count", bound.shape),
+            lambda: (
+                sa.select(sa.func.count())
+                .select_from(self.table)
+                .where(bound.condition)
+            ),
+        )
+        rows = await self.reads.fetch(read, bound.values)
+        return int(rows[0][0])
+
+    async def page(
+        self,
+        run_filter: RunFilter | None,
+        *,
+        order: RunOrder = RunOrder.QUEUED_DESC,
+        limit: int,
+        start: Position | None = None,
+        backward: bool = False,
+        probe_before: bool = False,
+    ) -> Page:
+        """Up to ``limit`` runs strictly past ``start`` in one SQL statement.
+
+        Read forward in ``order``, or backward from ``start`` when
+        ``backward`` (the runs still come back in ``order``). With
+        ``probe_before`` the same statement checks for a run at or before
+        ``start``, which a Relay connection needs for its other page flag.
+        """
+        descending = (order is RunOrder.QUEUED_DESC) != backward
+        bound = await self.bound(run_filter)
+        select = await self.select_runs()
+        probe = start is not None and probe_before
+        read = self.reads.get(
+            ("page", bound.shape, descending, start is not None, probe),
+            lambda: page_statement(
+                self.table,
+                select,
+                bound.condition,
+                descending=descending,
+                has_start=start is not None,
+                probe=probe,
+            ),
+        )
+        params = {**bound.values, "limit": limit + 1, **start_params(start)}
+        rows: Sequence[RunRow] = await self.reads.fetch(read, params)
+        has_before = False
+        if probe:
+            has_before = bool(rows[0]._has_before)
+            rows = [row for row in rows if row.id is not None]
+        return _page(run_records(rows, self.live_tasks), limit, backward, has_before)
+
+    # Lineage, batched: one statement for many parents (DataLoaders use these)
+
+    async def children_pages(
+        self,
+        parent_ids: Collection[str],
+        *,
+        limit: int,
+        start: Position | None = None,
+        backward: bool = False,
+        probe_before: bool = False,
+    ) -> dict[str, Page]:
+        """For each of ``parent_ids``, the page ``page`` would return for
+        ``RunFilter(from_run_id=parent)`` in ``QUEUED_ASC`` order, all in one
+        SQL statement."""
+        ids = list(dict.fromkeys(parent_ids))
+        found: dict[str, list[RunRow]] = {parent: [] for parent in ids}
+        has_before = dict.fromkeys(ids, False)
+        probe = start is not None and probe_before
+        present = await self.present_columns()
+        if ids and "from_run_id" in present:
+            select = await self.select_runs()
+            read = self.reads.get(
+                ("children", present, backward, start is not None, probe),
+                lambda: children_statement(
+                    self.table,
+                    select,
+                    descending=backward,
+                    has_start=start is not None,
+                    probe=probe,
+                ),
+            )
+            params = {"parent_ids": ids, "limit": limit + 1, **start_params(start)}
+            for row in await self.reads.fetch(read, params):
+                if row.id is not None:
+                    found[row.parent_id].append(row)
+                if probe:
+                    has_before[row.parent_id] = bool(row._has_before)
+        return {
+            parent: _page(
+                run_records(rows, self.live_tasks), limit, backward, has_before[parent]
+            )
+            for parent, rows in found.items()
+        }
+
+    async def count_children(self, parent_ids: Collection[str]) -> dict[str, int]:
+        """How many runs each of ``parent_ids`` queued, in one SQL statement."""
+        counts = dict.fromkeys(parent_ids, 0)
+        if not counts or "from_run_id" not in await self.present_columns():
+            return counts
+        c = self.table.c
+        query = (
+            sa.select(c.from_run_id, sa.func.count())
+            .where(c.from_run_id == sa.any_(text_array(counts)))
+            .group_by(c.from_run_id)
+        )
+        for parent, count in await self.fetch(query):
+            counts[parent] = int(count)
+        return counts
+
+    # Building blocks of the other readers (statistics, live changes)
+
+    async def condition(self, run_filter: RunFilter | None) -> sa.ColumnElement[bool]:
+        """The SQL condition for ``run_filter`` on this table."""
+        return filter_condition(
+            self.table,
+            run_filter,
+            present=await self.present_columns(),
+            live_tasks=self.live_tasks,
+        )
+
+    async def bound(self, run_filter: RunFilter | None) -> BoundFilter:
+        """``condition`` with named parameters, and the shape of its SQL on
+        this table (the columns it has are part of it)."""
+        present = await self.present_columns()
+        bound = bound_filter(
+            self.table, run_filter, present=present, live_tasks=self.live_tasks
+        )
+        return replace(bound, shape=(present, *bound.shape))
+
+    async def select_runs(self) -> sa.Select[Any]:
+        """A select of every run field, NULL for those the table lacks
+        (built once per set of columns: selects are immutable)."""
+        present = await self.present_columns()
+        if self._select_runs is None or self._select_runs[0] is not present:
+            c = self.table.c
+            select = sa.select(
+                *(
+                    c[name] if name in present else sa.null().label(name)
+                    for name in RUN_FIELDS
+                )
+            )
+            self._select_runs = (present, select)
+        return self._select_runs[1]
+
+    async def fetch(self, query: sa.Select[Any]) -> Sequence[RunRow]:
+        """The rows of a statement read once, outside any transaction."""
+        return await self.reads.fetch_statement(query)
+
+
+def _page(runs: list[RunRecord], limit: int, backward: bool, has_before: bool) -> Page:
+    """The page of ``runs`` read with one row more than ``limit``."""
+    has_more = len(runs) > limit
+    runs = runs[:limit]
+    if backward:
+        runs.reverse()
+    return Page(runs=runs, has_more=has_more, has_before=has_before)
+
+
+@asynccontextmanager
+async def open_store(url: str, table_name: str) -> AsyncIterator[HistoryStore]:
+    """A store of ``table_name`` at ``url`` on an engine of its own, disposed
+    of on the way out: for commands that read or change the table once."""
+    engine = create_engine(url)
+    try:
+        yield HistoryStore(engine, history_table(sa.MetaData(), table_name))
+    finally:
+        await engine.dispose()

@@ -1,0 +1,170 @@
+"""Strawberry types of the overview: run statistics and filter facets.
+
+Every part of ``TaskRunStats`` is a resolver, so only the parts a query
+selects cost a statement.
+
+No ``from __future__ import annotations``: Strawberry reads live annotations.
+"""
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any, cast
+
+import strawberry
+from fluid import scheduler
+
+from ..core.filters import RunFilter
+from ..core.windows import Bucket, StatsWindow
+from ..service import HistoryService
+from .enums import StatsBucket, TaskState
+
+#: States in lifecycle order, the order counts by state are listed in.
+_STATE_ORDER = {state: index for index, state in enumerate(scheduler.TaskState)}
+
+
+@strawberry.type(description="How many runs are in a state.")
+class StateCount:
+    state: TaskState = strawberry.field(description="The state.")
+    count: int = strawberry.field(description="How many runs are in it.")
+
+
+@strawberry.type(description="How many runs a task has.")
+class TaskCount:
+    task: str = strawberry.field(description="The task's name.")
+    count: int = strawberry.field(description="How many runs it has.")
+
+
+@strawberry.type(description="How many runs carry a tag.")
+class TagCount:
+    tag: str = strawberry.field(description="The tag.")
+    count: int = strawberry.field(description="How many runs carry it.")
+
+
+@strawberry.type(
+    description="Seconds from start to end of finished runs; null without any."
+)
+class DurationStats:
+    count: int = strawberry.field(description="How many runs have both times.")
+    min: float | None = strawberry.field(description="The shortest.")
+    avg: float | None = strawberry.field(description="The mean.")
+    p50: float | None = strawberry.field(description="The median (interpolated).")
+    p95: float | None = strawberry.field(
+        description="The 95th percentile (interpolated)."
+    )
+    max: float | None = strawberry.field(description="The longest.")
+
+
+@strawberry.type(description="The runs queued within one time bucket.")
+class StatsPoint:
+    start: datetime = strawberry.field(description="When the bucket starts.")
+    total: int = strawberry.field(description="How many runs were queued in it.")
+    by_state: list[StateCount] = strawberry.field(
+        description="How many of them are in each state (states with any)."
+    )
+
+
+@strawberry.type(
+    description=(
+        "Statistics of the runs matching a filter queued within a window: "
+        "the filter's `queuedAfter`/`queuedBefore`, an open end being now, "
+        "or 60 minutes, 24 hours or 30 days before it (by `bucket`)."
+    )
+)
+class TaskRunStats:
+    bucket: StatsBucket = strawberry.field(description="The width of `series` buckets.")
+    window_start: datetime = strawberry.field(
+        description="The earliest queued time covered."
+    )
+    window_end: datetime = strawberry.field(
+        description="The latest queued time covered."
+    )
+    service: strawberry.Private[HistoryService]
+    window: strawberry.Private[StatsWindow]
+    memo: strawberry.Private[dict[str, "asyncio.Future[Any]"]]
+
+    @strawberry.field(description="How many runs the window holds.")
+    async def total(self) -> int:
+        return sum((await self._by_state()).values())
+
+    @strawberry.field(
+        description="How many runs are in each state (states with any, in "
+        "lifecycle order)."
+    )
+    async def by_state(self) -> list[StateCount]:
+        return _state_counts(await self._by_state())
+
+    @strawberry.field(
+        description="How many runs each task has, most first (the 1,000 busiest)."
+    )
+    async def by_task(self) -> list[TaskCount]:
+        counts = await self.service.stats.by_task(self.window)
+        return [TaskCount(task=name, count=count) for name, count in counts]
+
+    @strawberry.field(description="Durations of the finished runs.")
+    async def duration(self) -> DurationStats:
+        d = await self.service.stats.durations(self.window)
+        return DurationStats(
+            count=d.count, min=d.min, avg=d.avg, p50=d.p50, p95=d.p95, max=d.max
+        )
+
+    @strawberry.field(
+        description="Runs per state in each bucket of the window, oldest first, "
+        "empty buckets included."
+    )
+    async def series(self) -> list[StatsPoint]:
+        return [
+            StatsPoint(
+                start=start, total=sum(counts.values()), by_state=_state_counts(counts)
+            )
+            for start, counts in await self.service.stats.series(self.window)
+        ]
+
+    def _by_state(self) -> Awaitable[dict[scheduler.TaskState, int]]:
+        """The counts by state, read once for ``total`` and ``byState``."""
+        found = self.memo.get("by_state")
+        if found is None:
+            found = asyncio.ensure_future(self.service.stats.by_state(self.window))
+            self.memo["by_state"] = found
+        return found
+
+
+def run_stats(
+    service: HistoryService, run_filter: RunFilter | None, bucket: StatsBucket
+) -> TaskRunStats:
+    """The statistics of ``run_filter`` in ``bucket``s; raises
+    ``InvalidQueryError`` when the window holds too many buckets."""
+    window = service.stats_window(run_filter, cast(Bucket, bucket.value))
+    return TaskRunStats(
+        bucket=bucket,
+        window_start=window.start,
+        window_end=window.end,
+        service=service,
+        window=window,
+        memo={},
+    )
+
+
+async def task_names(
+    service: HistoryService, run_filter: RunFilter | None
+) -> list[TaskCount]:
+    """The task-name facet of ``run_filter``."""
+    counts = await service.task_names(run_filter)
+    return [TaskCount(task=name, count=count) for name, count in counts]
+
+
+async def task_tags(
+    service: HistoryService, run_filter: RunFilter | None
+) -> list[TagCount]:
+    """The tag facet of ``run_filter``."""
+    counts = await service.task_tags(run_filter)
+    return [TagCount(tag=tag, count=count) for tag, count in counts]
+
+
+def _state_counts(counts: dict[scheduler.TaskState, int]) -> list[StateCount]:
+    ordered = sorted(counts.items(), key=lambda item: _STATE_ORDER.get(item[0], 99))
+    return [
+        StateCount(state=state, count=count)  # type: ignore[arg-type]
+        for state, count in ordered
+        if count
+    ]

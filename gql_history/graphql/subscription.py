@@ -1,0 +1,90 @@
+"""The Subscription root: live run updates over ``graphql-transport-ws``.
+
+No ``from __future__ import annotations``: Strawberry reads live annotations.
+"""
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from ..live.hub import LiveSubscription
+from .context import HistoryContext, history_context
+from .inputs import TaskRunFilter, given
+from .types import TaskRun
+
+
+@strawberry.type(description="Live task-run history.")
+class Subscription:
+    @strawberry.subscription(
+        description=(
+            "Each committed change of a run matching `filter`, in the order "
+            "written, the run as it is once changed (a run changing again "
+            "before it is sent is sent once). With `since`, first the matching "
+            "runs last changed after then, oldest change first, then the live "
+            "changes, with no gap or repeat between them. A subscriber that "
+            "falls too far behind, or loses the stream, gets an error coded "
+            "SUBSCRIBER_TOO_SLOW or LIVE_UPDATES_INTERRUPTED: subscribe again "
+            "with `since` set to the `updated` of the last run received."
+        )
+    )
+    async def run_updates(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[
+            TaskRunFilter | None,
+            strawberry.argument(
+                description="Which runs, as for `runs`; all of them when null."
+            ),
+        ] = strawberry.UNSET,
+        since: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description=(
+                    "Replay first the matching runs last changed after this "
+                    "time (their `updated`): to resume, the `updated` of the "
+                    "last run received."
+                )
+            ),
+        ] = strawberry.UNSET,
+    ) -> AsyncIterator[TaskRun]:
+        context = history_context(info)
+        service = context.service
+        runs = context.run_filter(filter)
+        context.open_subscription(service.limits.max_subscriptions)
+        try:
+            subscription = await service.subscribe(runs, since=given(since))
+        except BaseException:
+            context.close_subscription()
+            raise
+        return _RunUpdates(subscription, context)
+
+
+class _RunUpdates:
+    """A subscription's runs as ``TaskRun``s; closing it (even unstarted)
+    frees the subscription and the connection's slot."""
+
+    def __init__(self, subscription: LiveSubscription, context: HistoryContext) -> None:
+        self._subscription = subscription
+        self._runs = subscription.runs()
+        self._context = context
+        self._open = True
+
+    def __aiter__(self) -> "_RunUpdates":
+        return self
+
+    async def __anext__(self) -> TaskRun:
+        try:
+            run = await anext(self._runs)
+        except BaseException:
+            await self.aclose()
+            raise
+        return TaskRun.from_record(run)
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._subscription.close()
+            self._context.close_subscription()
+            await self._runs.aclose()

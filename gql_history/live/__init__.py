@@ -1,0 +1,8 @@
+"""Live updates: the LISTEN connection, the hub fanning committed changes out
+to this process's subscriptions, and the reads of what changed."""
+
+from __future__ import annotations
+
+from .hub import LiveSubscription, LiveUpdates
+
+__all__ = ["LiveSubscription", "LiveUpdates"]

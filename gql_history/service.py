@@ -1,0 +1,153 @@
+"""The read side of the history: what the GraphQL and REST edges serve.
+
+``HistoryService`` is built by the plugin over the table it writes, or by
+``create_app`` and ``gql-history serve`` over a table someone else writes:
+reading needs no writer and no task manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Protocol
+
+from fluid.utils.dates import utcnow
+
+from .core.cursor import CursorCodec, Position
+from .core.filters import RunFilter
+from .core.limits import QueryLimits
+from .core.paging import Page, PageRequest, RunOrder
+from .core.records import RunRecord
+from .core.settings import default_cursor_secret
+from .core.tasks import LiveTasks
+from .core.windows import Bucket, StatsWindow, stats_window
+from .db.stats import RunStats
+from .db.store import HistoryStore
+from .live.hub import LiveSubscription, LiveUpdates
+
+
+class HistoryService:
+    """Pages, runs, lineage, statistics, facets and live subscriptions of one
+    history table, with the cursors and limits its edges apply."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        *,
+        cursor_secret: str | None = None,
+        limits: QueryLimits | None = None,
+        live_queue_size: int = 1000,
+    ) -> None:
+        self.store = store
+        self.cursors = CursorCodec.from_secret(cursor_secret or default_cursor_secret())
+        """Signs and checks pagination cursors (the secret from the environment
+        when not given)."""
+        self.limits = limits or QueryLimits()
+        self.stats = RunStats(store)
+        """Statistics of a window (``stats_window``) and filter facets."""
+        self.live = LiveUpdates(store, queue_size=live_queue_size)
+        """The live subscriptions served by this process."""
+
+    @property
+    def tasks(self) -> LiveTasks:
+        """The tasks of the attached task manager (none without one)."""
+        return self.store.live_tasks
+
+    async def close(self) -> None:
+        """End the live subscriptions and stop listening for changes."""
+        await self.live.close()
+
+    # Runs
+
+    async def page(
+        self,
+        run_filter: RunFilter | None,
+        request: PageRequest,
+        *,
+        probe_before: bool = False,
+    ) -> Page:
+        """The page of the runs ``run_filter`` matches that ``request`` asks
+        for; ``probe_before`` checks for runs before its start as well."""
+        return await self.store.page(
+            run_filter,
+            order=request.order,
+            limit=request.limit,
+            start=request.start,
+            backward=request.backward,
+            probe_before=probe_before,
+        )
+
+    async def count(self, run_filter: RunFilter | None) -> int:
+        """How many runs ``run_filter`` matches."""
+        return await self.store.count(run_filter)
+
+    async def run(self, run_id: str) -> RunRecord | None:
+        """The run with ``run_id``, or ``None``."""
+        return await self.store.get(run_id)
+
+    async def runs(self, run_ids: Collection[str]) -> list[RunRecord]:
+        """The runs with any of ``run_ids``, in no particular order."""
+        return await self.store.get_many(run_ids)
+
+    def cursor(self, order: RunOrder, run: RunRecord, extra: object = None) -> str:
+        """The cursor of ``run`` in ``order``, carrying ``extra`` if given."""
+        return self.cursors.encode(order, Position(run.queued, run.id), extra)
+
+    # Lineage
+
+    async def children_pages(
+        self, parent_ids: Collection[str], request: PageRequest, *, probe_before: bool
+    ) -> dict[str, Page]:
+        """For each of ``parent_ids``, the page of the runs it queued that
+        ``request`` asks for (earliest queued first), in one statement."""
+        return await self.store.children_pages(
+            parent_ids,
+            limit=request.limit,
+            start=request.start,
+            backward=request.backward,
+            probe_before=probe_before,
+        )
+
+    async def count_children(self, parent_ids: Collection[str]) -> dict[str, int]:
+        """How many runs each of ``parent_ids`` queued."""
+        return await self.store.count_children(parent_ids)
+
+    # Statistics and facets
+
+    def stats_window(self, run_filter: RunFilter | None, bucket: Bucket) -> StatsWindow:
+        """The window statistics of ``run_filter`` cover, in ``bucket``s up
+        to now; raises ``InvalidQueryError`` when it holds too many."""
+        return stats_window(
+            run_filter, bucket, now=utcnow(), max_buckets=self.limits.max_buckets
+        )
+
+    async def task_names(self, run_filter: RunFilter | None) -> list[tuple[str, int]]:
+        """Each task name with its number of matching runs, most first."""
+        return await self.stats.task_names(run_filter)
+
+    async def task_tags(self, run_filter: RunFilter | None) -> list[tuple[str, int]]:
+        """Each tag with its number of matching runs, most first."""
+        return await self.stats.task_tags(run_filter)
+
+    # Live updates
+
+    async def subscribe(
+        self, run_filter: RunFilter | None, *, since: datetime | None = None
+    ) -> LiveSubscription:
+        """A subscription to the changes of the runs ``run_filter`` matches,
+        replaying first those changed after ``since``."""
+        return await self.live.subscribe(
+            run_filter, since=since, max_replay=self.limits.max_replay
+        )
+
+
+class ServesHistory(Protocol):
+    """Anything serving a history, such as the plugin: it has a service."""
+
+    @property
+    def service(self) -> HistoryService: ...
+
+
+def history_service(source: HistoryService | ServesHistory) -> HistoryService:
+    """The service of ``source``, or ``source`` itself."""
+    return source if isinstance(source, HistoryService) else source.service

@@ -1,0 +1,159 @@
+"""The FastAPI side: mounting the history's routes on an app, and a
+read-only history service (``create_app``) over an existing database, with
+no task manager running."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, params
+from typing_extensions import Doc
+
+from ..core.limits import QueryLimits
+from ..core.settings import DEFAULT_TABLE_NAME
+from ..db.engine import DatabaseArg, resolve_engine
+from ..db.store import HistoryStore
+from ..db.tables import history_table
+from ..service import HistoryService
+from .graphql_router import graphql_router
+from .rest import history_router
+
+if TYPE_CHECKING:
+    from fluid.db import CrudDB
+
+#: Net allocations between young-generation collections while serving.
+YOUNG_GC_THRESHOLD = 10_000
+
+
+def include_history_routes(
+    app: FastAPI,
+    service: HistoryService,
+    *,
+    prefix: str = "/tasks",
+    route_prefix: str | None = None,
+    graphql_path: str | None = None,
+    tags: list[str | Enum] | None = None,
+    dependencies: Sequence[params.Depends] = (),
+) -> None:
+    """Add the REST routes at ``{prefix}-history`` and the GraphQL endpoint at
+    ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path`` say
+    otherwise), all guarded by ``dependencies``."""
+    app.include_router(
+        history_router(service),
+        prefix=route_prefix or f"{prefix}-history",
+        tags=tags,
+        dependencies=list(dependencies),
+    )
+    app.include_router(
+        graphql_router(service, dependencies=dependencies),
+        prefix=graphql_path or f"{prefix}-graphql",
+        tags=tags,
+    )
+
+
+def create_app(
+    db: Annotated[
+        CrudDB | DatabaseArg,
+        Doc("An aio-fluid CrudDB, a SQLAlchemy AsyncEngine or a database URL"),
+    ],
+    *,
+    table_name: Annotated[str, Doc("The table storing task runs")] = (
+        DEFAULT_TABLE_NAME
+    ),
+    route_prefix: Annotated[
+        str | None, Doc("URL of the REST routes; `/tasks-history` when None")
+    ] = None,
+    graphql_path: Annotated[
+        str | None, Doc("URL of the GraphQL endpoint; `/tasks-graphql` when None")
+    ] = None,
+    dependencies: Annotated[
+        Sequence[params.Depends] | None,
+        Doc("FastAPI dependencies guarding every route (say, authentication)"),
+    ] = None,
+    cursor_secret: Annotated[
+        str | None, Doc("Key signing pagination cursors; from the environment")
+    ] = None,
+    live_queue_size: Annotated[
+        int, Doc("Most runs waiting to be sent to one live subscriber")
+    ] = 1000,
+    **limits: Annotated[
+        Any, Doc("Limits, as the plugin names them (`max_page_size`, ...)")
+    ],
+) -> FastAPI:
+    """A FastAPI app serving the history in ``db``: GraphQL at
+    ``/tasks-graphql`` and REST at ``/tasks-history``. Its service is
+    ``app.state.history_service``.
+
+    Nothing is written: with no task manager, ``tasks`` is empty and runs
+    stored without tags are filtered and shown without them. While it runs,
+    garbage collection is tuned for a server (``ServerGC``).
+    """
+    engine, owns_engine = resolve_engine(db)
+    store = HistoryStore(engine, history_table(sa.MetaData(), table_name))
+    service = HistoryService(
+        store,
+        cursor_secret=cursor_secret,
+        limits=QueryLimits.from_options(**limits),
+        live_queue_size=live_queue_size,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with server_gc.serving():
+            yield
+        await service.close()
+        if owns_engine:
+            await engine.dispose()
+
+    app = FastAPI(title="Task history", lifespan=lifespan)
+    app.state.history_service = service
+    include_history_routes(
+        app,
+        service,
+        route_prefix=route_prefix,
+        graphql_path=graphql_path,
+        dependencies=dependencies or (),
+    )
+    return app
+
+
+class ServerGC:
+    """Garbage collection tuned for serving while any app of the process
+    runs, as it was once the last one stops.
+
+    What the process holds at startup lives as long as it does: frozen, full
+    collections skip it and take milliseconds instead of pausing a request
+    for over 100 ms. The young generation is collected every
+    ``YOUNG_GC_THRESHOLD`` net allocations instead of 700: a page of runs
+    holds about a thousand objects until its response is sent, and a lower
+    threshold traverses (and promotes) them while they are still in use.
+    """
+
+    def __init__(self) -> None:
+        self.apps = 0
+        self.thresholds = gc.get_threshold()
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        if not self.apps:
+            self.thresholds = gc.get_threshold()
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(YOUNG_GC_THRESHOLD, *self.thresholds[1:])
+        self.apps += 1
+        try:
+            yield
+        finally:
+            self.apps -= 1
+            if not self.apps:
+                gc.set_threshold(*self.thresholds)
+                gc.unfreeze()
+
+
+#: The process's collector, shared by its apps.
+server_gc = ServerGC()

@@ -1,0 +1,133 @@
+"""The FastAPI router of the GraphQL endpoint: GraphiQL on GET, queries on
+POST (and GET), and the ``graphql-transport-ws`` websocket protocol only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic_core
+from cross_web import HTTPException
+from fastapi import params
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
+
+from ..core.limits import QueryLimits
+from ..graphql.context import HistoryContext
+from ..graphql.errors import BAD_USER_INPUT, code_errors
+from ..graphql.schema import build_schema
+from ..service import HistoryService, ServesHistory, history_service
+
+#: Queries and mutations a websocket connection may run at once, besides its
+#: live subscriptions.
+_MAX_OTHER_OPERATIONS = 20
+
+
+class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
+    """A GraphQLRouter whose every error response carries ``extensions.code``."""
+
+    max_tokens = QueryLimits().max_tokens
+    """Most tokens of a document it parses itself."""
+
+    def encode_json(self, data: object) -> str:
+        # pydantic-core's encoder: a page of runs encodes in half the time.
+        # A str, not bytes: websocket messages must go out as text frames.
+        return pydantic_core.to_json(data).decode()
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        # Errors the schema extension could not reach (say, a document
+        # failing to parse) are coded here, on their way out.
+        if result.errors:
+            result.errors = code_errors(list(result.errors))
+        return await super().process_result(request, result)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # A plain request would run a subscription as a query, answering null.
+        if _is_subscription(request_data, self.max_tokens):
+            raise HTTPException(
+                400,
+                "subscriptions are served over a websocket (graphql-transport-ws "
+                "protocol) on this endpoint, not as plain requests",
+            )
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+
+    async def run(  # type: ignore[override]
+        self,
+        request: Request | WebSocket,
+        context: Any = UNSET,
+        root_value: Any = UNSET,
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            if exc.status_code != 400:
+                raise
+            # A body that is not JSON, or holds no query: a GraphQL error too.
+            error = {"message": exc.reason, "extensions": {"code": BAD_USER_INPUT}}
+            return JSONResponse({"errors": [error]}, status_code=400)
+
+
+def _is_subscription(data: GraphQLRequestData, max_tokens: int) -> bool:
+    """Whether ``data`` asks for a subscription (only documents naming one
+    are parsed here)."""
+    if not data.query or "subscription" not in data.query:
+        return False
+    try:
+        document = parse(data.query, no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return False  # reported by the schema, as for any request
+    operation = get_operation_ast(document, data.operation_name)
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+
+
+def graphql_router(
+    source: HistoryService | ServesHistory,
+    *,
+    dependencies: Sequence[params.Depends] | None = None,
+) -> HistoryGraphQLRouter:
+    """The GraphQL endpoint serving a history (a ``HistoryService``, or what
+    has one, such as the plugin) at the router's root.
+
+    ``dependencies`` (say, authentication) guard queries and websockets alike;
+    on a websocket a dependency gets a ``WebSocket`` where a request would
+    come, so ask for ``starlette.requests.HTTPConnection`` to serve both.
+    """
+
+    service = history_service(source)
+    limits = service.limits
+
+    async def get_context(connection: HTTPConnection) -> HistoryContext:
+        # one context per request, or per websocket connection
+        return HistoryContext(service, cache=connection.scope["type"] == "http")
+
+    router = HistoryGraphQLRouter(
+        build_schema(limits),
+        context_getter=get_context,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        # a backstop counting queries in flight too; runUpdates enforces
+        # `max_subscriptions` itself, with a coded error
+        max_subscriptions_per_connection=limits.max_subscriptions
+        + _MAX_OTHER_OPERATIONS,
+        dependencies=dependencies,
+    )
+    router.max_tokens = limits.max_tokens
+    return router

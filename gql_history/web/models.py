@@ -1,0 +1,162 @@
+"""Pydantic models of the Python and REST read API, field-compatible with
+aio-fluid's TaskDbPlugin models."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+from fluid.scheduler import TaskPriority, TaskState
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
+
+from ..core.filters import RunFilter
+from ..core.records import RunRecord
+
+#: The largest page the REST route and ``get_history`` return.
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+
+
+def _as_list(value: Any) -> Any:
+    """Accept one value where a list is expected (``task="report"``)."""
+    if isinstance(value, str | TaskState | TaskPriority):
+        return [value]
+    return value
+
+
+class TaskHistoryQuery(BaseModel):
+    """Query parameters for fetching task run history."""
+
+    task: Annotated[
+        list[str] | None,
+        BeforeValidator(_as_list),
+        Query(description="Filter by task name (matches any of the given names)"),
+    ] = None
+    start: Annotated[
+        datetime | None,
+        Query(description="Filter runs queued at or after this time"),
+    ] = None
+    end: Annotated[
+        datetime | None,
+        Query(description="Filter runs queued at or before this time"),
+    ] = None
+    state: Annotated[
+        list[TaskState] | None,
+        BeforeValidator(_as_list),
+        Query(description="Filter by task state (matches any of the given states)"),
+    ] = None
+    priority: Annotated[
+        list[TaskPriority] | None,
+        BeforeValidator(_as_list),
+        Query(description="Filter by priority (matches any of the given priorities)"),
+    ] = None
+    params: Annotated[
+        dict[str, Any] | None,
+        Query(description="Filter by params using JSON containment (a JSON object)"),
+    ] = None
+    tags: Annotated[
+        list[str] | None,
+        BeforeValidator(_as_list),
+        Query(description="Filter runs of tasks carrying any of the given tags"),
+    ] = None
+    limit: Annotated[
+        int | None,
+        Query(
+            description=f"Maximum number of runs to return ({DEFAULT_LIMIT} "
+            f"by default, at most {MAX_LIMIT})",
+            ge=1,
+            le=MAX_LIMIT,
+        ),
+    ] = None
+    cursor: Annotated[
+        str,
+        Query(description="Pagination cursor from a previous response"),
+    ] = ""
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _parse_params(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    'params must be a JSON object, e.g. {"a": 1}'
+                ) from None
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("params must be a JSON object, not a list or a scalar")
+        return value
+
+    def run_filter(self) -> RunFilter:
+        """The run filter of this query."""
+        return RunFilter(
+            task=self.task,
+            state=self.state,
+            priority=self.priority,
+            queued_after=self.start,
+            queued_before=self.end,
+            params=self.params,
+            tags=self.tags,
+        )
+
+
+class TaskRunHistory(BaseModel):
+    """A recorded task run, with its parameters, timing, lineage and error."""
+
+    id: str = Field(..., description="The unique ID of the task run")
+    task: str = Field(..., description="The name of the task")
+    priority: TaskPriority = Field(..., description="The priority of the task")
+    state: TaskState = Field(..., description="The state of the task")
+    queued: datetime = Field(..., description="The time the task was queued")
+    start: datetime | None = Field(None, description="The start time of the task")
+    end: datetime | None = Field(None, description="The end time of the task")
+    params: dict[str, Any] = Field(..., description="The parameters of the task run")
+    from_run_id: str | None = Field(
+        None, description="ID of the run that queued this one; empty for none"
+    )
+    root_run_id: str | None = Field(
+        None, description="ID of the run that started the chain; empty for none"
+    )
+    retry_attempt: int | None = Field(
+        None, description="Failure retries consumed before this attempt"
+    )
+    error_type: str | None = Field(
+        None, description="Type of the exception the run failed with"
+    )
+    error_message: str | None = Field(
+        None, description="Message of the exception the run failed with"
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Tags the task carried when it ran"
+    )
+
+    @classmethod
+    def from_record(cls, run: RunRecord) -> TaskRunHistory:
+        """The model of a run record."""
+        return cls(
+            id=run.id,
+            task=run.name,
+            priority=run.priority,
+            state=run.state,
+            queued=run.queued,
+            start=run.start,
+            end=run.end,
+            params=run.params,
+            from_run_id=run.from_run_id,
+            root_run_id=run.root_run_id,
+            retry_attempt=run.retry_attempt,
+            error_type=run.error_type,
+            error_message=run.error_message,
+            tags=run.tags or [],
+        )
+
+
+class TaskRunHistoryPage(BaseModel):
+    """A page of task run history records."""
+
+    data: list[TaskRunHistory] = Field(..., description="The task run history records")
+    cursor: str = Field(
+        ..., description="Pagination cursor to fetch the next page; empty on the last"
+    )
