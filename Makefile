@@ -30,10 +30,11 @@ demo: $(STAMP)  ## run the demo: task scheduler + GraphiQL on http://127.0.0.1:8
 test: $(STAMP)  ## run the test suite (local or embedded PostgreSQL and Redis)
 	$(BIN)/pytest -q
 
-lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check gql_history tests examples
-	$(BIN)/ruff format --check gql_history tests examples
+lint: $(STAMP)  ## ruff, mypy and the import layers (import-linter)
+	$(BIN)/ruff check gql_history tests bench examples
+	$(BIN)/ruff format --check gql_history tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 schema: $(STAMP)  ## regenerate schema.graphql from the code
 	$(BIN)/strawberry export-schema gql_history.schema:schema --output schema.graphql
@@ -42,7 +43,7 @@ clients: $(STAMP)  ## generate the typed Python and TypeScript clients from sche
 	$(BIN)/python -m examples.clients.generate schema.graphql
 
 bench: $(STAMP)  ## run the benchmark (1,000,000 runs; slow, not part of the tests)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m bench
 
 clean:  ## remove the virtualenv, embedded server data and generated clients
 	rm -rf $(VENV) .gql-history examples/clients/*/generated \

@@ -21,9 +21,8 @@ from gql_history import (
 )
 from gql_history.cli.embedded import EmbeddedServices
 from gql_history.db.engine import create_engine
-
-from . import services
-from .gql import GraphQL
+from tests import services
+from tests.gql import GraphQL
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,8 @@ def children_statement(
     """For each id of the ``parent_ids`` parameter, the page of the runs it
     queued: a lateral join reads each parent's page from the
     ``(from_run_id, queued, id)`` index. Rows hold the run columns,
-    ``parent_id`` and, with ``probe``, ``_has_before``; a parent without a row on its page has one of NULLs."""
+    ``parent_id`` and, with ``probe``, ``_has_before``; a parent without a row
+    on its page has one of NULLs."""
     c = table.c
     parents = (
         sa.func.unnest(sa.bindparam("parent_ids", type_=ARRAY(sa.Text)))

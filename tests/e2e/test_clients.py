@@ -1,0 +1,198 @@
+"""The typed clients, generated from the schema and examples/queries, against
+a live ``gql-history serve`` over seeded runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fluid.scheduler import TaskState
+from graphql import parse, validate
+from strawberry.printer import print_schema
+
+from examples.clients import generate
+from gql_history import TaskHistoryPlugin
+from gql_history.schema import schema
+from tests.factories import T0, run_record
+from tests.servers import running_command
+
+QUERIES = generate.ROOT / "examples" / "queries"
+
+#: What both examples print for the seeded runs (but for the scalars' types).
+EXPECTED = {
+    "total": 7,
+    "firstPage": ["c-grandchild", "c-child-2"],
+    "nextPage": ["c-child-1", "c-root"],
+    "nextHasPreviousPage": True,
+    "previousPage": ["c-grandchild", "c-child-2"],
+    "failures": [
+        {
+            "runId": "c-fail-u1",
+            "task": "report",
+            "error": ["ValueError", "report for u1 has no data"],
+        }
+    ],
+    "run": {
+        "runId": "c-child-1",
+        "task": "fan_out",
+        "state": "SUCCESS",
+        "queued": "2026-01-01T00:11:00+00:00",
+        "params": {"children": 1},
+        "parent": "c-root",
+        "root": "c-root",
+        "children": ["c-grandchild"],
+        "childCount": 1,
+    },
+}
+
+
+def _seed() -> list[Any]:
+    def at(minutes: int) -> Any:
+        return T0 + timedelta(minutes=minutes)
+
+    failed = {"state": TaskState.failure, "error_type": "ValueError"}
+    lineage = {"from_run_id": "c-root", "root_run_id": "c-root"}
+    return [
+        run_record("c-ok", name="ping", state=TaskState.success, queued=at(1)),
+        run_record(
+            "c-fail-u2",
+            name="report",
+            queued=at(4),
+            params={"user": "u2", "region": "us"},
+            error_message="report for u2 has no data",
+            **failed,
+        ),
+        run_record(
+            "c-fail-u1",
+            name="report",
+            queued=at(5),
+            params={"user": "u1", "region": "eu"},
+            error_message="report for u1 has no data",
+            **failed,
+        ),
+        run_record(
+            "c-root",
+            name="fan_out",
+            state=TaskState.success,
+            queued=at(10),
+            params={"children": 2},
+        ),
+        run_record(
+            "c-child-1",
+            name="fan_out",
+            state=TaskState.success,
+            queued=at(11),
+            params={"children": 1},
+            **lineage,
+        ),
+        run_record(
+            "c-child-2",
+            name="add",
+            state=TaskState.success,
+            queued=at(12),
+            params={"a": 2, "b": 4},
+            **lineage,
+        ),
+        run_record(
+            "c-grandchild",
+            name="add",
+            state=TaskState.success,
+            queued=at(13),
+            params={"a": 1, "b": 2},
+            from_run_id="c-child-1",
+            root_run_id="c-root",
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+async def seeded(database_url: str, fresh_table: str) -> str:
+    plugin = TaskHistoryPlugin(database_url, table_name=fresh_table)
+    await plugin.create_tables()
+    await plugin.store.upsert(_seed())
+    await plugin.close()
+    return fresh_table
+
+
+@pytest.fixture(scope="module")
+def graphql_url(database_url: str, seeded: str) -> Iterator[str]:
+    """``gql-history serve`` of the seeded table, on a free port."""
+    command = ["serve", "--database-url", database_url, "--table-name", seeded]
+    with running_command(command, ready="GraphiQL at ") as (_, output):
+        base = output.split("GraphiQL at ", 1)[1].split()[0].rstrip(",")
+        yield base
+
+
+@pytest.fixture(scope="module")
+def schema_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The schema the code prints now, as ``gql-history export-schema`` does."""
+    path = tmp_path_factory.mktemp("schema") / "schema.graphql"
+    path.write_text(print_schema(schema) + "\n")
+    return path
+
+
+def test_clients_queries_are_valid_against_the_schema() -> None:
+    documents = sorted(QUERIES.glob("*.graphql"))
+    assert [path.name for path in documents] == [
+        "fragments.graphql",
+        "history_page.graphql",
+        "run_details.graphql",
+        "tasks.graphql",
+    ]
+    document = parse("\n".join(path.read_text() for path in documents))
+    assert validate(schema._schema, document) == []
+
+
+def test_clients_python_client_reads_the_history(
+    schema_file: Path, graphql_url: str
+) -> None:
+    try:
+        generate.python_client(schema_file)
+    except generate.ToolUnavailableError as exc:
+        pytest.skip(str(exc))
+    summary = _run_json(
+        [
+            sys.executable,
+            generate.PYTHON_CLIENT / "example.py",
+            graphql_url,
+            "c-child-1",
+        ]
+    )
+    assert summary == EXPECTED | {
+        "scalarTypes": {"queued": "datetime", "params": "dict"}
+    }
+
+
+def test_clients_typescript_client_reads_the_history(
+    schema_file: Path, graphql_url: str
+) -> None:
+    try:
+        generate.typescript_client(schema_file)
+    except generate.ToolUnavailableError as exc:
+        pytest.skip(str(exc))
+    node = shutil.which("node")
+    assert node is not None, "npm is installed, so node should be"
+    example = generate.TYPESCRIPT_CLIENT / "dist" / "src" / "example.js"
+    summary = _run_json([node, example, graphql_url, "c-child-1"])
+    assert summary == EXPECTED | {
+        "scalarTypes": {"queued": "string", "params": "object"}
+    }
+
+
+def _run_json(args: list[Any]) -> Any:
+    result = subprocess.run(
+        [str(arg) for arg in args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

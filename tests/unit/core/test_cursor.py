@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gql_history.core.cursor import CursorCodec, Position
+from gql_history.errors import InvalidCursorError
+
+AT = Position(datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC), "run-1")
+
+
+def test_cursor_round_trips_its_position_and_extra() -> None:
+    codec = CursorCodec.from_secret("s")
+    cursor = codec.encode("QUEUED_DESC", AT, {"task": ["a"]})
+    assert codec.decode(cursor, "QUEUED_DESC") == (AT, {"task": ["a"]})
+
+
+def test_cursor_of_another_secret_is_refused() -> None:
+    cursor = CursorCodec.from_secret("s").encode("QUEUED_DESC", AT)
+    with pytest.raises(InvalidCursorError, match="invalid cursor"):
+        CursorCodec.from_secret("other").decode(cursor, "QUEUED_DESC")
+
+
+def test_cursor_of_another_order_is_refused() -> None:
+    codec = CursorCodec.from_secret("s")
+    with pytest.raises(InvalidCursorError, match="QUEUED_DESC order, not QUEUED_ASC"):
+        codec.decode(codec.encode("QUEUED_DESC", AT), "QUEUED_ASC")
+
+
+@pytest.mark.parametrize("cursor", ["", "x", "!!!!", "AAAAAAAAAAAAAAAAAAAAAAAA"])
+def test_cursor_malformed_is_refused(cursor: str) -> None:
+    with pytest.raises(InvalidCursorError):
+        CursorCodec.from_secret("s").decode(cursor, "QUEUED_DESC")
