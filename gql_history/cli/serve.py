@@ -191,7 +191,9 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         family = infos[0][0]
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        # the protocol named: asyncio sets TCP_NODELAY on accepted sockets
+        # only when it is IPPROTO_TCP (else keep-alive requests wait ~40 ms)
+        listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
         raise ServeError(f"cannot listen on {host}:{port}: {reason(exc)}") from exc
     try:
