@@ -24,8 +24,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create the virtualenv and install everything
 
-demo: $(STAMP)  ## run the demo: task scheduler + GraphiQL on http://127.0.0.1:8000/tasks-graphql
-	$(BIN)/gql-history demo
+demo: $(STAMP)  ## run the demo on http://127.0.0.1:8000/tasks-graphql (PORT=, HOST=, ARGS="--flags")
+	$(BIN)/gql-history demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(ARGS)
 
 test: $(STAMP)  ## run the test suite (local or embedded PostgreSQL and Redis)
 	$(BIN)/pytest -q
