@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fluid.scheduler import TaskConsumer
 from sqlalchemy import text
@@ -34,14 +34,20 @@ def embedded() -> Iterator[EmbeddedServices]:
 
 @pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest) -> str:
-    url = services.database_url()
-    return url or request.getfixturevalue("embedded").start_postgres()
+    """``DATABASE_URL`` as given, else the suite's own database."""
+    if configured := os.environ.get("DATABASE_URL"):
+        return configured
+    server = (
+        services.local_server() or request.getfixturevalue("embedded").start_postgres()
+    )
+    return services.own_database(server)
 
 
 @pytest.fixture(scope="session")
 def redis_url(request: pytest.FixtureRequest) -> str:
-    url = services.redis_url()
-    return url or request.getfixturevalue("embedded").start_redis()
+    """The Redis to use, with a broker name (key prefix) of this session's own."""
+    url = services.redis_url() or request.getfixturevalue("embedded").start_redis()
+    return services.own_broker(url)
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +75,6 @@ async def task_manager(
     database_url: str, redis_url: str, fresh_table: str
 ) -> AsyncIterator[TaskConsumer]:
     """A running consumer of the example tasks, recording into a fresh table."""
-    redis = aioredis.from_url(redis_url)
-    await redis.flushdb()
-    await redis.aclose()
     manager = create_task_manager(
         database_url, redis_url=redis_url, schedule=False, table_name=fresh_table
     )
@@ -79,6 +82,7 @@ async def task_manager(
     await manager.startup()
     yield manager
     await manager.shutdown()
+    await manager.broker.clear()
 
 
 @pytest.fixture(scope="module")

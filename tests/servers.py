@@ -92,14 +92,19 @@ def wait_for_output(
         time.sleep(0.05)
 
 
-def interrupt(process: subprocess.Popen[str]) -> float:
-    """SIGINT ``process`` alone; return the seconds it took to exit."""
+def interrupt(
+    process: subprocess.Popen[str], how: signal.Signals = signal.SIGINT
+) -> float:
+    """Send ``process`` alone SIGINT (or ``how``); return the seconds it took
+    to exit."""
     started = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(how)
     try:
         process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         process.kill()
         process.wait()
-        raise AssertionError(f"still running {STOP_TIMEOUT:.0f}s after SIGINT") from exc
+        raise AssertionError(
+            f"still running {STOP_TIMEOUT:.0f}s after {how.name}"
+        ) from exc
     return time.monotonic() - started

@@ -218,6 +218,7 @@ def serve(database_url: str | None, table_name: str, host: str, port: int) -> No
     from ..web.app import create_app
 
     url = _database_url(database_url)
+    listener = server.listen(host, port)
     server.check_database(url, table_name)
     app = create_app(url, table_name=table_name)
 
@@ -227,7 +228,7 @@ def serve(database_url: str | None, table_name: str, host: str, port: int) -> No
             f"GraphiQL at {base}/tasks-graphql, REST at {base}/tasks-history"
         )
 
-    server.serve(app, host=host, port=port, on_ready=ready)
+    server.serve(app, listener, on_ready=ready)
 
 
 @cli.command("export-schema")

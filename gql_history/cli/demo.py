@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.settings import DEFAULT_TABLE_NAME
 from . import demo_tasks
@@ -20,8 +21,12 @@ from .serve import (
     check_redis,
     hide_password,
     interrupt_on_signals,
+    listen,
     serve,
 )
+
+if TYPE_CHECKING:
+    from .embedded import EmbeddedServices
 
 #: Seconds the task workers get to finish their runs when the demo stops.
 STOPPING_GRACE_PERIOD = 3.0
@@ -58,13 +63,16 @@ def run_demo(
         logging.getLogger(demo_tasks.__name__).setLevel(logging.CRITICAL)
         logging.getLogger("fluid.utils.worker").setLevel(logging.ERROR)
 
+    listener = listen(host, port)  # a busy port fails before any server is touched
     with (
         contextlib.suppress(KeyboardInterrupt),
         interrupt_on_signals(),
+        contextlib.closing(listener),
         contextlib.ExitStack() as stack,
     ):
         if database_url is None or redis_url is None:
-            embedded = stack.enter_context(EmbeddedServices(data_dir))
+            embedded = EmbeddedServices(data_dir)
+            stack.callback(_stop_servers, embedded, echo)
             echo(f"Starting embedded servers in {embedded.data_dir} ...")
         if database_url is None:
             database_url = embedded.start_postgres()
@@ -87,9 +95,15 @@ def run_demo(
         def ready(url: str) -> None:
             echo(banner(url, database_url=database_url, redis_url=redis_url))
 
-        serve(app, host=host, port=port, on_ready=ready)
+        serve(app, listener, on_ready=ready)
         echo("Stopping ...")
     echo("Stopped.")
+
+
+def _stop_servers(embedded: EmbeddedServices, echo: Callable[[str], object]) -> None:
+    if users := embedded.stop():
+        pids = ", ".join(str(pid) for pid in users)
+        echo(f"The embedded servers keep running: process {pids} uses them too.")
 
 
 def banner(url: str, *, database_url: str, redis_url: str) -> str:
@@ -104,5 +118,6 @@ def banner(url: str, *, database_url: str, redis_url: str) -> str:
         f"  Redis        {hide_password(redis_url)}\n\n"
         "Open GraphiQL and run, for instance:\n\n"
         f"{indented}\n\n"
-        "Ctrl-C stops the demo and the servers it started.\n"
+        "Ctrl-C stops the demo, and the embedded servers unless another demo\n"
+        "still uses them.\n"
     )

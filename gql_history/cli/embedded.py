@@ -10,7 +10,10 @@ client object is garbage collected.
 
 Instead each server runs detached from the caller, listens on 127.0.0.1 only,
 on a free port recorded in the data dir, and keeps its pid file there, so the
-next start (even after the caller was SIGKILLed) finds and reuses it.
+next start (even after the caller was SIGKILLed) finds and reuses it. Each
+process using the servers is listed in the data dir's ``users`` folder, and
+the last one to stop stops them: one demo leaving never pulls the servers
+from under another.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from .processes import (
     free_port,
     is_process,
     is_reachable,
+    process_identity,
     read_int,
     redis_ping,
     run_tool,
@@ -77,7 +81,8 @@ class EmbeddedServices:
     """PostgreSQL and Redis servers living under one data directory.
 
     A server already running from the data dir is reused. ``stop`` stops every
-    server this object started or reused, and runs at interpreter exit too.
+    server this object started or reused, unless another live process still
+    uses them, and runs at interpreter exit too.
     """
 
     def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
@@ -125,15 +130,18 @@ class EmbeddedServices:
             port = self._running_redis() or self._launch_redis(binary)
         return f"redis://{LOCALHOST}:{port}/0"
 
-    def stop(self) -> None:
-        """Stop the servers this object started or reused and wait until they exit."""
+    def stop(self) -> list[int]:
+        """Stop the servers this object started or reused and wait until they
+        exit, unless other live processes use them: return those processes."""
         with sigint_ignored(), self._locked():
-            for service in reversed(self._services):
+            others = self._leave()
+            for service in reversed(self._services if not others else []):
                 pid = self._live_server(service)
                 if pid is not None:
                     terminate(pid, service)
             self._services.clear()
         atexit.unregister(self._stop_at_exit)
+        return others
 
     # PostgreSQL
 
@@ -246,8 +254,34 @@ class EmbeddedServices:
         """Remember service before starting it, so a start interrupted is stopped."""
         if not self._services:
             atexit.register(self._stop_at_exit)
+            self._join()
         if service not in self._services:
             self._services.append(service)
+
+    @property
+    def _users(self) -> Path:
+        return self.data_dir / "users"
+
+    def _join(self) -> None:
+        """List this process among the servers' users."""
+        identity = process_identity(self._owner_pid)
+        self._users.mkdir(exist_ok=True)
+        (self._users / str(self._owner_pid)).write_text(f"{identity}\n")
+
+    def _leave(self) -> list[int]:
+        """Strike this process off the servers' users, and those that died
+        without doing so; return the pids of the others still alive."""
+        others = []
+        for entry in self._users.glob("[0-9]*") if self._users.exists() else []:
+            pid = int(entry.name) if entry.name.isdigit() else None
+            alive = pid is not None and process_identity(pid) == (
+                entry.read_text().strip() or None
+            )
+            if pid is None or pid == self._owner_pid or not alive:
+                entry.unlink(missing_ok=True)
+            else:
+                others.append(pid)
+        return others
 
     def _stop_at_exit(self) -> None:
         if os.getpid() == self._owner_pid:  # not in a forked child

@@ -111,6 +111,26 @@ def is_process(pid: int, name: str, marker: str = "") -> bool:
     return alive and marker in f" {args.decode(errors='replace')} "
 
 
+def process_identity(pid: int) -> str | None:
+    """A token naming the live process ``pid`` and no later holder of its pid
+    (its start time), or None when no such process runs."""
+    if Path("/proc/self").exists():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rpartition(")")[2].split()
+        return None if fields[0] in ("Z", "X") else f"{pid}:{fields[19]}"
+    result = subprocess.run(  # no procfs, as on macOS
+        ["ps", "-o", "lstart=", "-p", str(pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    started = result.stdout.strip()
+    return f"{pid}:{started}" if result.returncode == 0 and started else None
+
+
 def _ps_is_process(pid: int, name: str, marker: str) -> bool:
     result = subprocess.run(
         ["ps", "-ww", "-o", "stat=", "-o", "args=", "-p", str(pid)],

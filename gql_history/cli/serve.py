@@ -101,15 +101,13 @@ async def _check_redis(url: str) -> None:
 
 def serve(
     app: Any,
+    listener: socket.socket,
     *,
-    host: str,
-    port: int,
     on_ready: Callable[[str], object] | None = None,
 ) -> None:
-    """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM, then return
-    once it has shut down. ``on_ready`` gets the base URL once it listens;
-    port 0 picks a free port."""
-    listener = _listen(host, port)
+    """Serve ``app`` on ``listener`` (from ``listen``) until SIGINT, SIGTERM
+    or SIGHUP, then return once it has shut down and closed ``listener``.
+    ``on_ready`` gets the base URL once it answers."""
     address, bound_port = listener.getsockname()[:2]
 
     def ready() -> None:
@@ -135,13 +133,14 @@ def serve(
 
 @contextlib.contextmanager
 def interrupt_on_signals() -> Iterator[None]:
-    """Make SIGINT, and the first SIGTERM, raise ``KeyboardInterrupt``.
+    """Make SIGINT, and the first SIGTERM or SIGHUP, raise ``KeyboardInterrupt``.
 
     SIGINT even when inherited as ignored (as by a script's background job),
-    so that it stops the demo at any stage; SIGTERM so that ``with`` blocks
-    (embedded servers) clean up on either. aio-fluid's app workers send
-    their own process SIGTERM when they stop, and uvicorn raises the signals
-    it caught again once it is done: later SIGTERMs are ignored.
+    so that it stops the demo at any stage; SIGTERM and SIGHUP (the terminal
+    closed) so that ``with`` blocks (embedded servers) clean up on any.
+    aio-fluid's app workers send their own process SIGTERM when they stop,
+    and uvicorn raises the signals it caught again once it is done: later
+    SIGTERMs and SIGHUPs are ignored.
     """
     received = False
 
@@ -153,11 +152,13 @@ def interrupt_on_signals() -> Iterator[None]:
 
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_term = signal.signal(signal.SIGTERM, interrupt)
+    previous_hup = signal.signal(signal.SIGHUP, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGHUP, previous_hup)
 
 
 def reason(exc: BaseException) -> str:
@@ -180,14 +181,29 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._on_ready = on_ready
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, plus SIGHUP (the terminal closed) taken as SIGTERM."""
+
+        def hang_up(signum: int, frame: FrameType | None) -> None:
+            self.handle_exit(signal.SIGTERM, frame)
+
+        previous = signal.signal(signal.SIGHUP, hang_up)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and not self.should_exit:
             self._on_ready()
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A socket listening on ``host:port``, bound before the app starts."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (0 picks a free port), bound before
+    anything else starts, so that a busy port fails first and alone."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         family = infos[0][0]

@@ -218,14 +218,14 @@ async def test_cli_errors_are_one_line_without_a_traceback(
 ) -> None:
     unreachable = f"postgresql://postgres@127.0.0.1:{closed_port}/test"
     cases = {
-        "unreachable database": ["serve", "--database-url", unreachable],
+        "unreachable database": ["serve", "--database-url", unreachable, "--port", "0"],
         "unsupported database": ["create-tables", "--database-url", "mysql://u@h/db"],
         "not a url": ["upgrade", "--database-url", "not a url"],
         "no database": ["prune", "--older-than", "30d"],
         "bad duration": ["prune", "--older-than", "soon"],
         "missing table": [
             *("serve", "--database-url", database_url),
-            *("--table-name", "runs_cli_missing"),
+            *("--table-name", "runs_cli_missing", "--port", "0"),
         ],
         "busy port": [
             *("serve", "--database-url", database_url, "--table-name", seeded),
@@ -233,7 +233,7 @@ async def test_cli_errors_are_one_line_without_a_traceback(
         ],
         "demo with unreachable servers": [
             *("demo", "--database-url", unreachable),
-            *("--redis-url", f"redis://127.0.0.1:{closed_port}/0"),
+            *("--redis-url", f"redis://127.0.0.1:{closed_port}/0", "--port", "0"),
         ],
     }
     results = await asyncio.gather(

@@ -4,6 +4,7 @@ data dir, history within a minute, and nothing left running after Ctrl-C."""
 from __future__ import annotations
 
 import importlib.util
+import signal
 import socket
 import tempfile
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import interrupt, running_command
+from tests.servers import interrupt, run_command, running_command
 
 pytestmark = pytest.mark.skipif(
     not all(
@@ -33,12 +34,29 @@ def data_dir() -> Iterator[Path]:
         yield Path(path)
 
 
-@pytest.fixture
-def port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free: int = probe.getsockname()[1]
     return free
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+def demo_args(port: int, data_dir: Path) -> list[str]:
+    return ["demo", "--port", str(port), "--data-dir", str(data_dir)]
+
+
+def server_markers(data_dir: Path) -> list[str]:
+    """What the command lines of the embedded servers of ``data_dir`` show."""
+    redis_port = (data_dir / "redis.port").read_text().strip()
+    return [
+        f"postgres -D {data_dir}/postgres ",
+        f"redis-server 127.0.0.1:{redis_port} ",
+    ]
 
 
 def first_runs(url: str, timeout: float) -> list[dict[str, str]]:
@@ -73,7 +91,7 @@ def processes_mentioning(*markers: str) -> list[str]:
 
 def test_demo_records_history_and_stops_on_sigint(data_dir: Path, port: int) -> None:
     started = time.monotonic()
-    args = ["demo", "--port", str(port), "--data-dir", str(data_dir)]
+    args = demo_args(port, data_dir)
     with running_command(args, ready="Ctrl-C stops", timeout=60) as (process, banner):
         url = f"http://127.0.0.1:{port}/tasks-graphql"
         assert f"GraphiQL     {url}" in banner
@@ -87,14 +105,41 @@ def test_demo_records_history_and_stops_on_sigint(data_dir: Path, port: int) -> 
             "ABORTED",
             "RATE_LIMITED",
         }
-        redis_port = (data_dir / "redis.port").read_text().strip()
-        markers = [
-            f"--data-dir {data_dir} ",  # the demo
-            f"postgres -D {data_dir}/postgres ",
-            f"redis-server 127.0.0.1:{redis_port} ",
-        ]
+        markers = [f"--data-dir {data_dir} ", *server_markers(data_dir)]
         running = processes_mentioning(*markers)
         assert [any(m in args for args in running) for m in markers] == [True] * 3
         took = interrupt(process)
     assert (process.returncode, took < 15) == (0, True)
+    assert processes_mentioning(*markers) == []
+
+
+def test_demo_closed_terminal_stops_the_servers_too(data_dir: Path, port: int) -> None:
+    args = demo_args(port, data_dir)
+    with running_command(args, ready="Ctrl-C stops", timeout=60) as (process, _):
+        markers = server_markers(data_dir)
+        assert len(processes_mentioning(*markers)) == 2
+        interrupt(process, signal.SIGHUP)
+    assert processes_mentioning(*markers) == []
+
+
+def test_demo_second_leaves_the_first_ones_servers_running(
+    data_dir: Path, port: int
+) -> None:
+    url = f"http://127.0.0.1:{port}/tasks-graphql"
+    first_args = demo_args(port, data_dir)
+    with running_command(first_args, ready="Ctrl-C stops", timeout=60) as (first, _):
+        markers = server_markers(data_dir)
+        busy = run_command(first_args, timeout=30)
+        assert busy.returncode == 1
+        assert "choose another with --port" in busy.stderr
+        assert first_runs(url, timeout=30)
+        second_args = demo_args(free_port(), data_dir)
+        with running_command(second_args, ready="Ctrl-C stops", timeout=60) as (
+            second,
+            _,
+        ):
+            interrupt(second)
+        assert len(processes_mentioning(*markers)) == 2
+        assert first_runs(url, timeout=10)
+        interrupt(first)
     assert processes_mentioning(*markers) == []
