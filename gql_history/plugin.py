@@ -22,7 +22,7 @@ from typing_extensions import Doc
 
 from .core.limits import QueryLimits
 from .core.records import RunRecord
-from .core.settings import DEFAULT_TABLE_NAME
+from .core.names import DEFAULT_TABLE_NAME
 from .core.tasks import LiveTasks
 from .db.engine import DatabaseArg, resolve_engine
 from .db.stats import RunStats

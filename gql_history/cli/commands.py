@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from fluid.scheduler import TaskState
 
-from ..core import settings
-from ..core.settings import DEFAULT_TABLE_NAME
+from ..core.names import DEFAULT_TABLE_NAME
 from ..errors import HistoryError
-from . import serve as server
 from .embedded import DEFAULT_DATA_DIR, LOCALHOST
 
 if TYPE_CHECKING:
     from ..db.store import HistoryStore
+
+# Each command imports what it uses when it runs: `--help` and `--version`
+# load no more than click (aio-fluid, SQLAlchemy and Strawberry take seconds).
 
 _DEBUG = "gql_history.debug"
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -50,10 +50,28 @@ class Duration(click.ParamType[timedelta]):
             self.fail(
                 f"{value!r} is not a duration such as 30d, 12h or 90m", param, ctx
             )
-        return sum(
-            (timedelta(**{self._UNITS[unit]: int(n)}) for n, unit in parts),
-            timedelta(),
-        )
+        try:
+            duration = sum(
+                (timedelta(**{self._UNITS[unit]: int(n)}) for n, unit in parts),
+                timedelta(),
+            )
+            datetime.now(UTC) - duration
+        except OverflowError:
+            self.fail(f"{value!r} reaches back before the year 1", param, ctx)
+        return duration
+
+
+class TaskStates(click.Choice[str]):
+    """aio-fluid's task states, any case, read from aio-fluid only when needed."""
+
+    def __init__(self) -> None:
+        self.case_sensitive = False
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from fluid.scheduler import TaskState
+
+        return tuple(state.value for state in TaskState)
 
 
 class _Commands(click.Group):
@@ -190,6 +208,7 @@ def demo(
     configured, it starts embedded ones under --data-dir (the `embedded`
     extra) and stops them on Ctrl-C.
     """
+    from ..core import settings
     from .demo import run_demo
 
     run_demo(
@@ -216,6 +235,7 @@ def serve(database_url: str | None, table_name: str, host: str, port: int) -> No
     database and its table are checked before the service starts.
     """
     from ..web.app import create_app
+    from . import serve as server
 
     url = _database_url(database_url)
     listener = server.listen(host, port)
@@ -248,9 +268,14 @@ def export_schema(output: Path | None) -> None:
     text = print_schema(schema) + "\n"
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote the schema to {output}", err=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {output}: {exc.strerror or exc}"
+        ) from exc
+    click.echo(f"Wrote the schema to {output}", err=True)
 
 
 @cli.command("create-tables")
@@ -259,6 +284,8 @@ def export_schema(output: Path | None) -> None:
 @_debug_option
 def create_tables(database_url: str | None, table_name: str) -> None:
     """Create the history table and its indexes where missing (idempotent)."""
+    from . import serve as server
+
     url = _database_url(database_url)
     server.check_database(url)
     _run(url, table_name, lambda store: store.create_tables())
@@ -272,10 +299,25 @@ def create_tables(database_url: str | None, table_name: str) -> None:
 def upgrade(database_url: str | None, table_name: str) -> None:
     """Add gql_history's columns and indexes to a table aio-fluid's
     TaskDbPlugin created (idempotent; creates the table if missing)."""
+    from . import serve as server
+
+    from sqlalchemy.exc import NoSuchTableError
+
+    async def upgrade_table(store: HistoryStore) -> list[str] | None:
+        """The columns added, or None when the table was missing (and created)."""
+        try:
+            await store.present_columns()
+        except NoSuchTableError:
+            await store.create_tables()
+            return None
+        return await store.upgrade_tables()
+
     url = _database_url(database_url)
     server.check_database(url)
-    added = _run(url, table_name, lambda store: store.upgrade_tables())
-    if added:
+    added = _run(url, table_name, upgrade_table)
+    if added is None:
+        click.echo(f"Created table {table_name} in {server.hide_password(url)}")
+    elif added:
         click.echo(f"Added to {table_name}: {', '.join(added)}")
     else:
         click.echo(f"Table {table_name} is up to date")
@@ -292,7 +334,7 @@ def upgrade(database_url: str | None, table_name: str) -> None:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice([state.value for state in TaskState], case_sensitive=False),
+    type=TaskStates(),
     help="Only runs in this state (repeatable); any state when not given.",
 )
 @click.option(
@@ -301,6 +343,12 @@ def upgrade(database_url: str | None, table_name: str) -> None:
     default=1000,
     show_default=True,
     help="Runs deleted per transaction.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print how many runs would go; delete none."
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal."
 )
 @_database_option
 @_table_option
@@ -311,18 +359,37 @@ def prune(
     older_than: timedelta,
     states: tuple[str, ...],
     batch_size: int,
+    dry_run: bool,
+    yes: bool,
     database_url: str | None,
     table_name: str,
 ) -> None:
     """Delete old runs, oldest first, in short batches.
 
     Each batch commits on its own, so stopping it (Ctrl-C) keeps what was
-    deleted and leaves the table consistent; run it again to go on.
+    deleted and leaves the table consistent; run it again to go on. On a
+    terminal it says how many runs would go and asks first (--yes does not).
     """
+    from fluid.scheduler import TaskState
+
+    from ..core.filters import RunFilter
+    from . import serve as server
+
     url = _database_url(database_url)
     server.check_database(url, table_name)
     cutoff = datetime.now(UTC) - older_than
     chosen = [TaskState(state.lower()) for state in states] or None
+    when = cutoff.isoformat(timespec="seconds")
+    if dry_run or not (yes or not sys.stdin.isatty()):
+        prunable = RunFilter(queued_before=cutoff, state=chosen)
+        count = _run(url, table_name, lambda store: store.count(prunable))
+        what = f"{count} runs queued before {when} from {table_name}"
+        if dry_run:
+            click.echo(f"Would delete {what}")
+            return
+        if not click.confirm(f"Delete {what}?", err=True):
+            click.echo("Deleted nothing")
+            return
     deleted = [0]
 
     async def batches(store: HistoryStore) -> None:
@@ -332,7 +399,6 @@ def prune(
             if count < batch_size:
                 return
 
-    when = cutoff.isoformat(timespec="seconds")
     try:
         _run(url, table_name, batches)
     except KeyboardInterrupt:
@@ -346,6 +412,8 @@ def prune(
 
 
 def _database_url(flag: str | None) -> str:
+    from ..core import settings
+
     url = settings.database_url(flag)
     if url is None:
         raise click.UsageError("no database: pass --database-url or set DATABASE_URL")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.settings import DEFAULT_TABLE_NAME
+from ..core.names import DEFAULT_TABLE_NAME
 from . import demo_tasks
 from .serve import (
     check_database,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fluid.scheduler import TaskConsumer, TaskScheduler, task_manager_fastapi
 
-from ..core.settings import DEFAULT_TABLE_NAME
+from ..core.names import DEFAULT_TABLE_NAME
 from ..plugin import TaskHistoryPlugin
 from . import demo_tasks
 

@@ -21,7 +21,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
-from ..core.settings import DEFAULT_TABLE_NAME
+from ..core.names import DEFAULT_TABLE_NAME
 from ..errors import HistoryError
 
 #: Seconds a check waits for a server to answer.
@@ -122,7 +122,7 @@ def serve(
         try:
             server.run(sockets=[listener])
         except KeyboardInterrupt:
-            return  # uvicorn raises again the signal it stopped for
+            return  # a signal before uvicorn took them over
         except SystemExit as exc:  # uvicorn's way to report a failed startup
             raise ServeError("the app failed to start (see the log above)") from exc
         finally:
@@ -183,17 +183,23 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """uvicorn's, plus SIGHUP (the terminal closed) taken as SIGTERM."""
-
-        def hang_up(signum: int, frame: FrameType | None) -> None:
-            self.handle_exit(signal.SIGTERM, frame)
-
-        previous = signal.signal(signal.SIGHUP, hang_up)
+        """uvicorn's, plus SIGHUP (the terminal closed)."""
+        previous = signal.signal(signal.SIGHUP, self.handle_exit)
         try:
             with super().capture_signals():
                 yield
         finally:
             signal.signal(signal.SIGHUP, previous)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop, gracefully however many signals come.
+
+        uvicorn would skip the app's shutdown (its pending writes) on a second
+        Ctrl-C, and raise the signals again inside the event loop, where they
+        become tracebacks; stopping takes a few seconds at most anyway, and
+        ``serve`` returning is what the signals asked for.
+        """
+        self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -10,9 +10,6 @@ from fluid import settings as fluid_settings
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The table aio-fluid's TaskDbPlugin stores runs in, and so do we by default.
-DEFAULT_TABLE_NAME = "fluid_tasks"
-
 #: Used only when no secret is configured: cursors stay tamper-evident, and
 #: forging one gains nothing, as every query's filters are applied again.
 _FALLBACK_SECRET = "gql-history-cursor"

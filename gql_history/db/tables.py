@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from ..core.settings import DEFAULT_TABLE_NAME
+from ..core.names import DEFAULT_TABLE_NAME
 
 #: Columns TaskDbPlugin creates; a table that has only these is served as is.
 LEGACY_COLUMNS = frozenset(

@@ -15,7 +15,7 @@ from fastapi import FastAPI, params
 from typing_extensions import Doc
 
 from ..core.limits import QueryLimits
-from ..core.settings import DEFAULT_TABLE_NAME
+from ..core.names import DEFAULT_TABLE_NAME
 from ..db.engine import DatabaseArg, resolve_engine
 from ..db.store import HistoryStore
 from ..db.tables import history_table

@@ -4,9 +4,14 @@ them from the installed console script."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import pty
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +30,15 @@ from gql_history import TaskHistoryPlugin
 from gql_history.cli import cli
 from gql_history.schema import schema
 from tests.factories import run_record
-from tests.servers import ROOT, command_env, interrupt, run_command, running_command
+from tests.servers import (
+    COMMAND,
+    ROOT,
+    command_env,
+    interrupt,
+    run_command,
+    running_command,
+    wait_for_output,
+)
 
 COMMANDS = ["create-tables", "demo", "export-schema", "prune", "serve", "upgrade"]
 
@@ -170,6 +183,65 @@ async def test_cli_upgrade_adds_columns_to_a_taskdbplugin_table(
     ]
 
 
+async def test_cli_upgrade_creates_a_missing_table_and_says_so(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    table = "runs_cli_upgraded"
+    await drop(engine, table)
+    args = ("upgrade", "--database-url", database_url, "--table-name", table)
+    first, second = await invoke(*args), await invoke(*args)
+    assert [(r.exit_code, r.stdout) for r in (first, second)] == [
+        (0, f"Created table {table} in {database_url}\n"),
+        (0, f"Table {table} is up to date\n"),
+    ]
+    assert await run_ids(engine, table) == set()
+
+
+def prune_args(database_url: str, table: str, *more: str) -> list[str]:
+    return [
+        *("prune", "--older-than", "30d", "--state", "SUCCESS"),
+        *("--database-url", database_url, "--table-name", table, *more),
+    ]
+
+
+async def test_cli_prune_dry_run_counts_and_deletes_nothing(
+    database_url: str, engine: AsyncEngine, seeded: str
+) -> None:
+    before = await run_ids(engine, seeded)
+    result = await invoke(*prune_args(database_url, seeded, "--dry-run"))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Would delete 3 runs queued before ")
+    assert await run_ids(engine, seeded) == before
+
+
+async def test_cli_prune_on_a_terminal_asks_first(
+    database_url: str, engine: AsyncEngine, seeded: str
+) -> None:
+    before = await run_ids(engine, seeded)
+    command = [str(COMMAND), *prune_args(database_url, seeded)]
+    answered = await asyncio.to_thread(run_on_terminal, command, answer=b"n\n")
+    assert "Delete 3 runs queued before " in answered
+    assert answered.rstrip().endswith("Deleted nothing")
+    assert await run_ids(engine, seeded) == before
+
+
+def run_on_terminal(command: list[str], *, answer: bytes) -> str:
+    """Run ``command`` on a pseudo-terminal, type ``answer``; return its output."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        command, stdin=terminal, stdout=terminal, stderr=terminal, env=command_env()
+    )
+    os.close(terminal)
+    os.write(controller, answer)
+    printed = b""
+    with contextlib.suppress(OSError):  # EIO once the command has exited
+        while chunk := os.read(controller, 4096):
+            printed += chunk
+    os.close(controller)
+    assert process.wait(30) == 0, printed
+    return printed.decode()
+
+
 async def test_cli_prune_deletes_old_runs_and_prints_the_count(
     database_url: str, engine: AsyncEngine, seeded: str
 ) -> None:
@@ -213,6 +285,28 @@ async def test_cli_serve_answers_graphql_and_stops_on_sigint(
     assert (process.returncode, took < 15) == (0, True)
 
 
+async def test_cli_serve_second_sigint_while_stopping_prints_no_traceback(
+    database_url: str, seeded: str
+) -> None:
+    args = ["serve", "--database-url", database_url, "--table-name", seeded]
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            [str(COMMAND), *args, "--port", "0"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=command_env(),
+            start_new_session=True,
+        )
+        wait_for_output(process, output, "GraphiQL at ", timeout=60)
+        process.send_signal(signal.SIGINT)
+        await asyncio.sleep(0.05)
+        interrupt(process)
+        output.seek(0)
+        printed = output.read()
+    assert (process.returncode, "Traceback" in printed) == (0, False), printed
+
+
 async def test_cli_errors_are_one_line_without_a_traceback(
     database_url: str, seeded: str, closed_port: int, busy_port: int
 ) -> None:
@@ -223,6 +317,8 @@ async def test_cli_errors_are_one_line_without_a_traceback(
         "not a url": ["upgrade", "--database-url", "not a url"],
         "no database": ["prune", "--older-than", "30d"],
         "bad duration": ["prune", "--older-than", "soon"],
+        "duration too long": ["prune", "--older-than", "99999999d"],
+        "unwritable output": ["export-schema", "-o", "/nonexistent/dir/x.graphql"],
         "missing table": [
             *("serve", "--database-url", database_url),
             *("--table-name", "runs_cli_missing", "--port", "0"),
@@ -268,6 +364,17 @@ async def test_cli_errors_are_one_line_without_a_traceback(
             "",
             "Error: Invalid value for '--older-than': 'soon' is not a duration "
             "such as 30d, 12h or 90m (see 'gql-history prune --help')\n",
+        ),
+        "duration too long": (
+            2,
+            "",
+            "Error: Invalid value for '--older-than': '99999999d' reaches back "
+            "before the year 1 (see 'gql-history prune --help')\n",
+        ),
+        "unwritable output": (
+            1,
+            "",
+            "Error: cannot write /nonexistent/dir/x.graphql: No such file or directory\n",
         ),
         "missing table": (
             1,
