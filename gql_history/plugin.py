@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typing_extensions import Doc
 
 from .core.limits import QueryLimits
-from .core.records import RunRecord
 from .core.names import DEFAULT_TABLE_NAME
+from .core.records import RunRecord
 from .core.tasks import LiveTasks
 from .db.engine import DatabaseArg, resolve_engine
 from .db.stats import RunStats

@@ -299,9 +299,9 @@ def create_tables(database_url: str | None, table_name: str) -> None:
 def upgrade(database_url: str | None, table_name: str) -> None:
     """Add gql_history's columns and indexes to a table aio-fluid's
     TaskDbPlugin created (idempotent; creates the table if missing)."""
-    from . import serve as server
-
     from sqlalchemy.exc import NoSuchTableError
+
+    from . import serve as server
 
     async def upgrade_table(store: HistoryStore) -> list[str] | None:
         """The columns added, or None when the table was missing (and created)."""

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -285,7 +286,7 @@ async def test_cli_serve_answers_graphql_and_stops_on_sigint(
     assert (process.returncode, took < 15) == (0, True)
 
 
-async def test_cli_serve_second_sigint_while_stopping_prints_no_traceback(
+def test_cli_serve_second_sigint_while_stopping_prints_no_traceback(
     database_url: str, seeded: str
 ) -> None:
     args = ["serve", "--database-url", database_url, "--table-name", seeded]
@@ -300,7 +301,7 @@ async def test_cli_serve_second_sigint_while_stopping_prints_no_traceback(
         )
         wait_for_output(process, output, "GraphiQL at ", timeout=60)
         process.send_signal(signal.SIGINT)
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
         interrupt(process)
         output.seek(0)
         printed = output.read()
@@ -374,7 +375,8 @@ async def test_cli_errors_are_one_line_without_a_traceback(
         "unwritable output": (
             1,
             "",
-            "Error: cannot write /nonexistent/dir/x.graphql: No such file or directory\n",
+            "Error: cannot write /nonexistent/dir/x.graphql: "
+            "No such file or directory\n",
         ),
         "missing table": (
             1,
