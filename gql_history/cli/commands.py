@@ -67,8 +67,8 @@ class TaskStates(click.Choice[str]):
     def __init__(self) -> None:
         self.case_sensitive = False
 
-    @property  # type: ignore[override]
-    def choices(self) -> tuple[str, ...]:
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
         from fluid.scheduler import TaskState
 
         return tuple(state.value for state in TaskState)
