@@ -281,7 +281,10 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         name = kind.__qualname__
         if kind.__module__ not in ("builtins", "asyncio.exceptions"):
             name = f"{kind.__module__}.{name}"
-        self._errors[task_run.id] = (name, str(exc)[:_MAX_ERROR_MESSAGE])
+        message = str(exc)
+        if not message and isinstance(exc, TimeoutError):  # aio-fluid's timeout
+            message = f"ran past its {task_run.task.timeout_seconds}s timeout"
+        self._errors[task_run.id] = (name, message[:_MAX_ERROR_MESSAGE])
         while len(self._errors) > _MAX_HELD_ERRORS:
             self._errors.popitem(last=False)
 

@@ -46,7 +46,11 @@ class RunStats:
         return await self.task_names(window.run_filter)
 
     async def durations(self, window: StatsWindow) -> Durations:
-        """Statistics of the finished runs' durations in the window."""
+        """Statistics of the durations of the window's finished runs that ran.
+
+        aio-fluid gives a rate-limited run a start (equal to its end) though it
+        never ran: counted, it would make the shortest run 0 s.
+        """
         c = self.store.table.c
         # date_part is float8; extract (numeric) costs twice as much per row
         seconds = sa.func.date_part("epoch", c.end - c.start, type_=sa.Float)
@@ -56,6 +60,7 @@ class RunStats:
                 await self.store.condition(window.run_filter),
                 c.start.is_not(None),
                 c.end.is_not(None),
+                c.state != TaskState.rate_limited,
             )
             .subquery("finished")
         )

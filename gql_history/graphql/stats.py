@@ -42,10 +42,13 @@ class TagCount:
 
 
 @strawberry.type(
-    description="Seconds from start to end of finished runs; null without any."
+    description=(
+        "Seconds from start to end of the finished runs that ran: rate-limited "
+        "runs, which never start, are left out; null without any."
+    )
 )
 class DurationStats:
-    count: int = strawberry.field(description="How many runs have both times.")
+    count: int = strawberry.field(description="How many runs it covers.")
     min: float | None = strawberry.field(description="The shortest.")
     avg: float | None = strawberry.field(description="The mean.")
     p50: float | None = strawberry.field(description="The median (interpolated).")
@@ -101,7 +104,7 @@ class TaskRunStats:
         counts = await self.service.stats.by_task(self.window)
         return [TaskCount(task=name, count=count) for name, count in counts]
 
-    @strawberry.field(description="Durations of the finished runs.")
+    @strawberry.field(description="Durations of the finished runs that ran.")
     async def duration(self) -> DurationStats:
         d = await self.service.stats.durations(self.window)
         return DurationStats(

@@ -79,7 +79,11 @@ async def test_plugin_records_timeout_as_failure(
 ) -> None:
     task_run = await task_manager.queue_and_wait("stuck", seconds=0, timeout=10)
     run = await finished(plugin, task_run.id)
-    assert (run.state, run.error_type) == (TaskState.failure, "TimeoutError")
+    assert (run.state, run.error_type, run.error_message) == (
+        TaskState.failure,
+        "TimeoutError",
+        "ran past its 1s timeout",
+    )
 
 
 async def test_plugin_records_aborted(
