@@ -4,8 +4,8 @@ graphql-codegen.
 
     python -m examples.clients.generate [SCHEMA]    # default: schema.graphql
 
-ariadne-codegen needs graphql-core < 3.3 and Strawberry 3.3, so it runs in a
-virtualenv of its own, ``.gql-history/codegen-venv``; graphql-codegen comes
+ariadne-codegen 0.19 needs graphql-core < 3.3, and Strawberry needs 3.3, so it
+runs in a virtualenv of its own, ``.gql-history/codegen-venv``; graphql-codegen comes
 from npm, pinned by examples/clients/typescript/package-lock.json. What they
 generate goes into ``generated/`` directories, which git ignores.
 """

@@ -168,6 +168,17 @@ def test_clients_python_client_reads_the_history(
     assert summary == EXPECTED | {
         "scalarTypes": {"queued": "datetime", "params": "dict"}
     }
+    without_run_id = subprocess.run(
+        [sys.executable, generate.PYTHON_CLIENT / "example.py", graphql_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (without_run_id.returncode, without_run_id.stderr) == (
+        1,
+        "usage: python example.py GRAPHQL_URL RUN_ID\n",
+    )
 
 
 def test_clients_typescript_client_reads_the_history(

@@ -88,5 +88,7 @@ def _failure(run: RunSummary) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    url, run_id = sys.argv[1:3]
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python example.py GRAPHQL_URL RUN_ID")
+    url, run_id = sys.argv[1:]
     print(json.dumps(asyncio.run(summarise(url, run_id)), indent=2))
