@@ -162,15 +162,17 @@ async def test_run_updates_resumes_since_without_gap_or_duplicate(
     await store.upsert([run_record("s-before", queued=T0)])
     since = await db_now(live)
     await store.upsert(lifecycle("s-replayed", queued=T0)[:2])
-    writing = True
+    writing, written = True, 0
 
     async def write() -> None:
         """Runs changing all through the seam, three versions each."""
+        nonlocal written
         for i in range(10_000):
             if not writing:
                 return
             for record in lifecycle(f"s-busy-{i}", queued=T0):
                 await store.upsert([record])
+            written += 1
 
     writer = asyncio.create_task(write())
     async with live.store.engine.connect() as held, held.begin():
@@ -179,7 +181,10 @@ async def test_run_updates_resumes_since_without_gap_or_duplicate(
         async with GraphQLWS.connect(url, headers=TOKEN) as ws:
             await ws.subscribe(UPDATES, since=since.isoformat())
             await subscribed(live, 1)
-            await asyncio.sleep(0.2)  # let the writer write past the seam
+            start = written
+            async with asyncio.timeout(10):  # let the writer write past the seam
+                while written < start + 4:
+                    await asyncio.sleep(0.01)
             await held.commit()
             await store.upsert(lifecycle("s-replayed", queued=T0)[2:])
             writing = False
