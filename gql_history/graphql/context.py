@@ -10,7 +10,6 @@ from strawberry.types.nodes import SelectedField
 
 from ..core.filters import RunFilter
 from ..errors import TooManySubscriptionsError
-from ..service import HistoryService, ServesHistory, history_service
 from .inputs import TaskRunFilter, run_filter
 from .loaders import HistoryLoaders
 from .selection import selected_paths
@@ -18,6 +17,8 @@ from .selection import selected_paths
 if TYPE_CHECKING:
     from graphql.pyutils import Path
     from strawberry import Info
+
+    from ..service import HistoryService, ServesHistory
 
 
 class HistoryContext(BaseContext):
@@ -33,6 +34,8 @@ class HistoryContext(BaseContext):
         self, source: HistoryService | ServesHistory, *, cache: bool = True
     ) -> None:
         super().__init__()
+        from ..service import history_service  # the read stack, loaded on first use
+
         self.service = history_service(source)
         self.loaders = HistoryLoaders(self.service, cache=cache)
         self.subscriptions = 0

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
 from ..core.paging import Page, PageRequest
 from ..core.records import RunRecord
-from ..service import HistoryService
+
+if TYPE_CHECKING:
+    from ..service import HistoryService
 
 #: A children page: the parent run id, the page asked for and whether to probe
 #: for rows before its start (for the page flag pointing back).

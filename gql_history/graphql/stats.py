@@ -9,15 +9,17 @@ No ``from __future__ import annotations``: Strawberry reads live annotations.
 import asyncio
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from fluid import scheduler
 
 from ..core.filters import RunFilter
 from ..core.windows import Bucket, StatsWindow
-from ..service import HistoryService
 from .enums import StatsBucket, TaskState
+
+if TYPE_CHECKING:
+    from ..service import HistoryService
 
 #: States in lifecycle order, the order counts by state are listed in.
 _STATE_ORDER = {state: index for index, state in enumerate(scheduler.TaskState)}
@@ -82,7 +84,7 @@ class TaskRunStats:
     window_end: datetime = strawberry.field(
         description="The latest queued time covered."
     )
-    service: strawberry.Private[HistoryService]
+    service: strawberry.Private["HistoryService"]
     window: strawberry.Private[StatsWindow]
     memo: strawberry.Private[dict[str, "asyncio.Future[Any]"]]
 
@@ -133,7 +135,7 @@ class TaskRunStats:
 
 
 def run_stats(
-    service: HistoryService, run_filter: RunFilter | None, bucket: StatsBucket
+    service: "HistoryService", run_filter: RunFilter | None, bucket: StatsBucket
 ) -> TaskRunStats:
     """The statistics of ``run_filter`` in ``bucket``s; raises
     ``InvalidQueryError`` when the window holds too many buckets."""
@@ -149,7 +151,7 @@ def run_stats(
 
 
 async def task_names(
-    service: HistoryService, run_filter: RunFilter | None
+    service: "HistoryService", run_filter: RunFilter | None
 ) -> list[TaskCount]:
     """The task-name facet of ``run_filter``."""
     counts = await service.task_names(run_filter)
@@ -157,7 +159,7 @@ async def task_names(
 
 
 async def task_tags(
-    service: HistoryService, run_filter: RunFilter | None
+    service: "HistoryService", run_filter: RunFilter | None
 ) -> list[TagCount]:
     """The tag facet of ``run_filter``."""
     counts = await service.task_tags(run_filter)

@@ -5,14 +5,16 @@ No ``from __future__ import annotations``: Strawberry reads live annotations.
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from ..live.hub import LiveSubscription
 from .context import HistoryContext, history_context
 from .inputs import TaskRunFilter, given
 from .types import TaskRun
+
+if TYPE_CHECKING:
+    from ..live.hub import LiveSubscription
 
 
 @strawberry.type(description="Live task-run history.")
@@ -65,7 +67,9 @@ class _RunUpdates:
     """A subscription's runs as ``TaskRun``s; closing it (even unstarted)
     frees the subscription and the connection's slot."""
 
-    def __init__(self, subscription: LiveSubscription, context: HistoryContext) -> None:
+    def __init__(
+        self, subscription: "LiveSubscription", context: HistoryContext
+    ) -> None:
         self._subscription = subscription
         self._runs = subscription.runs()
         self._context = context

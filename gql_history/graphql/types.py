@@ -10,7 +10,7 @@ No ``from __future__ import annotations``: Strawberry reads live annotations.
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from fluid.scheduler import Task
@@ -20,11 +20,13 @@ from strawberry.scalars import JSON
 from ..core.filters import RunFilter
 from ..core.paging import EMPTY_PAGE, Page, PageRequest, RunOrder
 from ..core.records import RunRecord
-from ..service import HistoryService
 from .context import HistoryContext, history_context
 from .enums import TaskPriority, TaskRunOrder, TaskState
 from .inputs import given
 from .paging import page_request
+
+if TYPE_CHECKING:
+    from ..service import HistoryService
 
 FirstArg = Annotated[
     int | None,
@@ -188,7 +190,7 @@ class TaskRunConnection(relay.Connection[TaskRun]):
         cls,
         page: Page,
         request: PageRequest,
-        service: HistoryService,
+        service: "HistoryService",
         selected: frozenset[str],
         count: Callable[[], Awaitable[int]],
     ) -> "TaskRunConnection":
@@ -288,7 +290,7 @@ async def run_connection(
 
 
 def _page_request(
-    service: HistoryService,
+    service: "HistoryService",
     order: RunOrder,
     first: int | None,
     after: str | None,
