@@ -34,7 +34,9 @@ async def history_page(
     request = PageRequest(
         order=_ORDER, limit=q.limit or DEFAULT_LIMIT, start=start, backward=False
     )
-    page = await service.page(q.run_filter(), request)
+    run_filter = q.run_filter()
+    service.limits.check_filter(run_filter)
+    page = await service.page(run_filter, request)
     cursor = ""
     if page.has_more:
         saved = q.model_dump(mode="json", exclude_none=True, exclude={"cursor"})
@@ -80,14 +82,16 @@ def history_router(service: HistoryService) -> APIRouter:
         try:
             return await history_page(service, q)
         except InvalidQueryError as exc:
+            cursor = isinstance(exc, InvalidCursorError)
+            loc = ["query", "cursor"] if cursor else ["query"]
             raise HTTPException(
                 status_code=422,
                 detail=[
                     {
                         "type": "value_error",
-                        "loc": ["query", "cursor"],
+                        "loc": loc,
                         "msg": str(exc),
-                        "input": q.cursor,
+                        "input": q.cursor if cursor else None,
                     }
                 ],
             ) from None
