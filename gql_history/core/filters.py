@@ -57,7 +57,7 @@ class RunFilter:
         """The most values, or sub-filters, of one of its lists, at any depth."""
         lists = [getattr(self, name) or () for name in _LISTS]
         most = max(len(values) for values in lists)
-        return max(most, *(child.most_values() for child in self._children()))
+        return max([most, *(child.most_values() for child in self._children())])
 
     def _children(self) -> list[RunFilter]:
         children = [*(self.all_of or ()), *(self.any_of or ())]

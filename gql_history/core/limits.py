@@ -33,9 +33,12 @@ class QueryLimits:
     """Most time buckets in a ``runStats`` series."""
     max_filter_values: int = 1000
     """Most values in one list of a filter (task names, tags, states, the
-    sub-filters of ``and``/``or``), and in any list of a request's variables."""
+    sub-filters of ``and``/``or``)."""
     max_filter_size: int = 100
     """Most conditions in one filter, counted at every depth."""
+    max_variable_values: int = 10_000
+    """Most JSON values (scalars, lists and objects) in a GraphQL request's
+    variables, counted before they are coerced."""
     max_cost: int = 10_000
     """Most runs one operation may ask for: along each path, the product of
     the page sizes of the connections (and ``nodes``) it goes through,

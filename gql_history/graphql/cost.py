@@ -30,8 +30,10 @@ from .paging import DEFAULT_PAGE_SIZE
 
 #: Fields reading a page of runs, sized by ``first``/``last``.
 _CONNECTIONS = frozenset({"runs", "children"})
-#: Fields reading one run.
-_SINGLE = frozenset({"run", "node", "parent", "root"})
+#: Fields of a run reading one run.
+_LINEAGE = frozenset({"parent", "root"})
+#: Fields of the Query root reading one run (an edge's ``node`` is not one).
+_ROOT_SINGLE = frozenset({"run", "node"})
 
 
 def operation_cost(
@@ -43,17 +45,18 @@ def operation_cost(
 ) -> int:
     """The most runs the selection may read (see the module's docstring)."""
     cost = 0
-    # (selection set, runs it is selected on): iterative, whatever the depth
-    pending: list[tuple[SelectionSetNode, int]] = [(selection_set, 1)]
+    # (selection set, runs it is selected on, whether it is the root's):
+    # iterative, whatever the depth
+    pending: list[tuple[SelectionSetNode, int, bool]] = [(selection_set, 1, True)]
     while pending:
-        selections, times = pending.pop()
+        selections, times, root = pending.pop()
         for field in _fields(selections, fragments):
-            size = _size(field, variables, max_page_size)
+            size = _size(field, variables, max_page_size, root=root)
             inner = times if size is None else times * size
             if size is not None:
                 cost += inner
             if field.selection_set is not None:
-                pending.append((field.selection_set, inner))
+                pending.append((field.selection_set, inner, False))
     return cost
 
 
@@ -76,17 +79,17 @@ def _fields(
 
 
 def _size(
-    field: FieldNode, variables: dict[str, Any], max_page_size: int
+    field: FieldNode, variables: dict[str, Any], max_page_size: int, *, root: bool
 ) -> int | None:
     """How many runs ``field`` reads per parent, None for a field reading none."""
     name = field.name.value
-    if name in _SINGLE:
+    if name in _LINEAGE or (root and name in _ROOT_SINGLE):
         return 1
     arguments = {
         argument.name.value: value_from_ast_untyped(argument.value, variables)
         for argument in field.arguments or ()
     }
-    if name == "nodes":
+    if root and name == "nodes":
         ids = arguments.get("ids")
         return len(ids) if isinstance(ids, list) else 1
     if name not in _CONNECTIONS:
@@ -99,25 +102,26 @@ def _size(
     return min(size, max_page_size)
 
 
-def longest_list(value: Any) -> int:
-    """The length of the longest list in a JSON value, at any depth."""
-    longest = 0
+def count_values(value: Any, most: int) -> int:
+    """How many JSON values ``value`` holds, itself included, counting no
+    further than past ``most``."""
+    count = 0
     pending = [value]
-    while pending:  # iterative: deep variables must not exhaust the stack
-        item = pending.pop()
+    while pending and count <= most:  # iterative: deep values must not
+        item = pending.pop()  # exhaust the stack
+        count += 1
         if isinstance(item, list):
-            longest = max(longest, len(item))
             pending.extend(item)
         elif isinstance(item, dict):
             pending.extend(item.values())
-    return longest
+    return count
 
 
 class OperationLimits(SchemaExtension):
-    """Refuses an operation whose variables hold a list longer than
-    ``max_filter_values`` (before graphql-core coerces them, which takes
-    the event loop for as long as the list is long), or whose cost is over
-    ``max_cost``."""
+    """Refuses an operation whose variables hold more than
+    ``max_variable_values`` values (before graphql-core coerces them, which
+    holds the event loop for as long as they are many), whose cost is over
+    ``max_cost``, or which is one of several with no ``operationName``."""
 
     def __init__(self, limits: QueryLimits) -> None:
         self.limits = limits
@@ -126,10 +130,10 @@ class OperationLimits(SchemaExtension):
         context = self.execution_context
         limits = self.limits
         variables = context.variables or {}
-        if (longest := longest_list(variables)) > limits.max_filter_values:
+        most = limits.max_variable_values
+        if count_values(variables, most) > most:
             raise GraphQLError(
-                f"the variables hold a list of {longest} values, more than "
-                f"{limits.max_filter_values}: split the request"
+                f"the variables hold more than {most} values: split the request"
             )
         document = context.graphql_document
         if document is None:

@@ -27,8 +27,12 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
     NonTextMessageReceived,
+    WebSocketDisconnected,
 )
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -72,11 +76,21 @@ class _SizedWebSocketAdapter(ASGIWebSocketAdapter):
                     raise NonJsonMessageReceived from exc
 
 
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[HistoryContext, None]):
+    """Strawberry's ``graphql-transport-ws`` handler, quiet when a client
+    goes away while it is sent results: that is no server error."""
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        if not isinstance(error, WebSocketDisconnected):
+            await super().handle_task_exception(error)
+
+
 class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
     """A GraphQLRouter whose every error response carries ``extensions.code``,
     and which refuses bodies and messages over the size limit unread."""
 
     websocket_adapter_class = _SizedWebSocketAdapter
+    graphql_transport_ws_handler_class = _TransportWSHandler
     limits = QueryLimits()
     """The limits it enforces itself (the schema enforces the others)."""
 
