@@ -139,8 +139,7 @@ _LIMIT_FLAGS = {
     "max_filter_values": "Most values in one list of a run filter.",
     "max_filter_size": "Most conditions in one run filter.",
     "max_variable_values": "Most JSON values in a GraphQL request's variables.",
-    "connection_init_timeout": "Seconds a websocket may wait before "
-    "connection_init.",
+    "connection_init_timeout": "Seconds a websocket may wait before connection_init.",
 }
 
 

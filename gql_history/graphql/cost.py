@@ -144,7 +144,9 @@ class OperationLimits(SchemaExtension):
             for definition in document.definitions
             if isinstance(definition, OperationDefinitionNode)
         ]
-        if context.operation_name is None and len(operations) > 1:
+        # Strawberry names the first operation when the request names none
+        provided = getattr(context, "_provided_operation_name", None)
+        if provided is None and len(operations) > 1:
             # the GraphQL spec's request error (Strawberry would run the first)
             raise GraphQLError(
                 "the document holds several operations: name the one to run "

@@ -4,7 +4,7 @@ and the reads behind them (the plugin's ``get_history`` and ``get_run``)."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
@@ -19,6 +19,20 @@ from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHist
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = HTTPException(status_code=503, detail="Task history is unavailable")
+#: The error responses, as OpenAPI documents them.
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_NOT_FOUND_DOC: dict[str, Any] = {
+    "description": "No task run has this id",
+    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+}
+_UNAVAILABLE_DOC: dict[str, Any] = {
+    "description": "The history database cannot be reached",
+    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+}
 #: REST pages are newest first, as TaskDbPlugin's.
 _ORDER = RunOrder.QUEUED_DESC
 
@@ -75,7 +89,12 @@ def history_router(service: HistoryService) -> APIRouter:
     """``GET ""`` (a page of runs) and ``GET /{run_id}`` (one run) of ``service``."""
     router = APIRouter()
 
-    @router.get("", response_model=TaskRunHistoryPage, summary="Task run history")
+    @router.get(
+        "",
+        response_model=TaskRunHistoryPage,
+        summary="Task run history",
+        responses={503: _UNAVAILABLE_DOC},
+    )
     async def get_history(
         q: Annotated[TaskHistoryQuery, Query()],
     ) -> TaskRunHistoryPage:
@@ -99,7 +118,12 @@ def history_router(service: HistoryService) -> APIRouter:
             logger.exception("gql_history could not read the task run history")
             raise UNAVAILABLE from None
 
-    @router.get("/{run_id}", response_model=TaskRunHistory, summary="Get a task run")
+    @router.get(
+        "/{run_id}",
+        response_model=TaskRunHistory,
+        summary="Get a task run",
+        responses={404: _NOT_FOUND_DOC, 503: _UNAVAILABLE_DOC},
+    )
     async def get_run(run_id: str) -> TaskRunHistory:
         try:
             return await history_run(service, run_id)
