@@ -60,7 +60,7 @@ def running_command(
     """Run ``gql-history args`` until it prints ``ready``; yield it and its
     output so far, all of which goes to ``log`` when given. On exit, SIGINT
     stops it, which must take under 15 s."""
-    opened = tempfile.TemporaryFile("w+") if log is None else log.open("w+")
+    opened = tempfile.TemporaryFile("w+") if log is None else log.open("w+")  # noqa: SIM115
     with opened as output:
         process = subprocess.Popen(
             [str(COMMAND), *args],

@@ -25,6 +25,9 @@ COUNT = "query($f: TaskRunFilter) { runs(filter: $f) { totalCount } }"
 STATS = "query($f: TaskRunFilter) { runStats(filter: $f) { total } }"
 NAMES = "query($f: TaskRunFilter) { taskNames(filter: $f) { task } }"
 TAGS = "query($f: TaskRunFilter) { taskTags(filter: $f) { tag } }"
+SUBSCRIPTION_AND_QUERY = (
+    "subscription S { runUpdates { id } } query Q { tasks { name } }"
+)
 NUL, SURROGATE = "\x00", "\ud800"
 
 
@@ -260,9 +263,7 @@ def test_hostile_large_documents_are_answered_and_not_kept(
             "This anonymous operation must be the only defined operation.",
         ),
         (
-            {
-                "query": "subscription S { runUpdates { id } } query Q { tasks { name } }"
-            },
+            {"query": SUBSCRIPTION_AND_QUERY},
             "the document holds several operations: name the one to run "
             "with `operationName`",
         ),
@@ -279,10 +280,7 @@ def test_hostile_several_operations_without_a_name_are_refused(
 
 
 def test_hostile_named_operation_of_several_runs(client: httpx.Client) -> None:
-    body = {
-        "query": "subscription S { runUpdates { id } } query Q { tasks { name } }",
-        "operationName": "Q",
-    }
+    body = {"query": SUBSCRIPTION_AND_QUERY, "operationName": "Q"}
     assert post(client, body).json() == {"data": {"tasks": []}}
 
 
