@@ -45,7 +45,8 @@ def cost(document: str, **variables: Any) -> int:
         ("{ runs(first: 5000) { totalCount } }", 100),  # refused by the resolver
         (
             "{ runs(first: 10) { ...F } } fragment F on TaskRunConnection { "
-            "edges { node { ... on TaskRun { children(first: 10) { totalCount } } } } }",
+            "edges { node { ... on TaskRun { children(first: 10) { totalCount } "
+            "} } } }",
             10 + 100,
         ),
     ],
