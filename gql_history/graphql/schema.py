@@ -28,18 +28,18 @@ from strawberry.types import ExecutionContext
 from ..core.limits import QueryLimits
 from .cost import OperationLimits
 from .errors import ErrorCodes
-from .execution import BulkExecutionContext, bulk_supported
+from .execution import MAX_CACHED_DOCUMENT, BulkExecutionContext, bulk_supported
 from .query import Query
 from .subscription import Subscription
 
 #: Parsed and validated documents kept per process (clients repeat queries).
 _DOCUMENT_CACHE_SIZE = 256
-#: Longest document kept in those caches, in characters: the caches hold at
-#: most 256 of them (about 8 MB), whatever the body size limit lets through.
-MAX_CACHED_DOCUMENT = 32_768
 
 
 def _cacheable(query: str | None) -> bool:
+    """Whether ``query`` is short enough to keep: the caches hold at most 256
+    documents of ``MAX_CACHED_DOCUMENT`` (about 8 MB), whatever the body
+    size limit lets through."""
     return query is not None and len(query) <= MAX_CACHED_DOCUMENT
 
 
