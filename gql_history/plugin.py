@@ -131,6 +131,28 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         max_stats_buckets: Annotated[
             int, Doc("Most time buckets in a `runStats` series")
         ] = 1000,
+        max_filter_values: Annotated[
+            int, Doc("Most values in one list of a run filter")
+        ] = 1000,
+        max_filter_size: Annotated[
+            int, Doc("Most conditions in one run filter, at every depth")
+        ] = 100,
+        max_variable_values: Annotated[
+            int, Doc("Most JSON values in a GraphQL request's variables")
+        ] = 10_000,
+        max_cost: Annotated[
+            int,
+            Doc(
+                "Most runs one GraphQL operation may ask for: page sizes "
+                "multiplied along each path, summed"
+            ),
+        ] = 10_000,
+        max_body_size: Annotated[
+            int, Doc("Most bytes of a GraphQL request body or websocket message")
+        ] = 1_048_576,
+        connection_init_timeout: Annotated[
+            float, Doc("Seconds a websocket may wait before `connection_init`")
+        ] = 3.0,
     ) -> None:
         engine, self._owns_engine = resolve_engine(db)
         self.table: Annotated[
@@ -164,6 +186,12 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
                 max_subscriptions=max_subscriptions,
                 max_replay=max_replay,
                 max_stats_buckets=max_stats_buckets,
+                max_filter_values=max_filter_values,
+                max_filter_size=max_filter_size,
+                max_variable_values=max_variable_values,
+                max_cost=max_cost,
+                max_body_size=max_body_size,
+                connection_init_timeout=connection_init_timeout,
             ),
             live_queue_size=live_queue_size,
         )

@@ -55,10 +55,13 @@ def running_command(
     ready: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    log: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Run ``gql-history args`` until it prints ``ready``; yield it and its
-    output so far. On exit, SIGINT stops it, which must take under 15 s."""
-    with tempfile.TemporaryFile("w+") as output:
+    output so far, all of which goes to ``log`` when given. On exit, SIGINT
+    stops it, which must take under 15 s."""
+    opened = tempfile.TemporaryFile("w+") if log is None else log.open("w+")  # noqa: SIM115
+    with opened as output:
         process = subprocess.Popen(
             [str(COMMAND), *args],
             stdout=output,

@@ -149,6 +149,37 @@ _host_option = click.option(
 )
 
 
+#: The limits ``serve`` takes as flags: (option, help).
+_LIMIT_FLAGS = {
+    "max_body_size": "Most bytes of a GraphQL request body or websocket message.",
+    "max_cost": "Most runs one GraphQL operation may ask for (page sizes "
+    "multiplied along each path, summed).",
+    "max_filter_values": "Most values in one list of a run filter.",
+    "max_filter_size": "Most conditions in one run filter.",
+    "max_variable_values": "Most JSON values in a GraphQL request's variables.",
+    "connection_init_timeout": "Seconds a websocket may wait before connection_init.",
+}
+
+
+def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``_LIMIT_FLAGS`` as options defaulting to ``QueryLimits``'."""
+    from ..core.limits import QueryLimits
+
+    defaults = QueryLimits()
+    for name, text in reversed(_LIMIT_FLAGS.items()):
+        default = getattr(defaults, name)
+        kind = click.FloatRange(0) if isinstance(default, float) else click.IntRange(1)
+        command = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            default=default,
+            type=kind,
+            show_default=True,
+            help=text,
+        )(command)
+    return command
+
+
 def _port_option(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--port",
@@ -227,8 +258,11 @@ def demo(
 @_table_option
 @_host_option
 @_port_option(8000)
+@_limit_options
 @_debug_option
-def serve(database_url: str | None, table_name: str, host: str, port: int) -> None:
+def serve(
+    database_url: str | None, table_name: str, host: str, port: int, **limits: Any
+) -> None:
     """Serve the history of a database, read-only, with no task manager.
 
     GraphQL (and GraphiQL) at /tasks-graphql, REST at /tasks-history. The
@@ -240,7 +274,7 @@ def serve(database_url: str | None, table_name: str, host: str, port: int) -> No
     url = _database_url(database_url)
     listener = server.listen(host, port)
     server.check_database(url, table_name)
-    app = create_app(url, table_name=table_name)
+    app = create_app(url, table_name=table_name, **limits)
 
     def ready(base: str) -> None:
         click.echo(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidCursorError
+from .text import storable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SIGNATURE_BYTES = 12
@@ -59,7 +60,7 @@ class CursorCodec:
                 raise ValueError("bad signature")
             cursor_order, micros, run_id, *rest = json.loads(payload)
             queued = _EPOCH + timedelta(microseconds=int(micros))
-            if not isinstance(run_id, str) or len(rest) > 1:
+            if not isinstance(run_id, str) or not storable(run_id) or len(rest) > 1:
                 raise ValueError("bad body")
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidCursorError(

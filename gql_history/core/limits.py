@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidQueryError
+from .filters import RunFilter
+
 
 @dataclass(frozen=True, slots=True)
 class QueryLimits:
@@ -28,6 +31,39 @@ class QueryLimits:
     """Most runs a subscription replays from its ``since``."""
     max_buckets: int = 1000
     """Most time buckets in a ``runStats`` series."""
+    max_filter_values: int = 1000
+    """Most values in one list of a filter (task names, tags, states, the
+    sub-filters of ``and``/``or``)."""
+    max_filter_size: int = 100
+    """Most conditions in one filter, counted at every depth."""
+    max_variable_values: int = 10_000
+    """Most JSON values (scalars, lists and objects) in a GraphQL request's
+    variables, counted before they are coerced."""
+    max_cost: int = 10_000
+    """Most runs one operation may ask for: along each path, the product of
+    the page sizes of the connections (and ``nodes``) it goes through,
+    summed over every path."""
+    max_body_size: int = 1_048_576
+    """Most bytes of a GraphQL request body (or GET query string) and of a
+    websocket message."""
+    connection_init_timeout: float = 3.0
+    """Seconds a websocket may wait before its ``connection_init``."""
+
+    def check_filter(self, run_filter: RunFilter | None) -> None:
+        """Raise ``InvalidQueryError`` if ``run_filter`` holds more values or
+        conditions than these limits allow."""
+        if run_filter is None:
+            return
+        if (most := run_filter.most_values()) > self.max_filter_values:
+            raise InvalidQueryError(
+                f"a filter list holds {most} values, more than "
+                f"{self.max_filter_values}: split the request"
+            )
+        if (size := run_filter.size()) > self.max_filter_size:
+            raise InvalidQueryError(
+                f"the filter holds {size} conditions, more than "
+                f"{self.max_filter_size}: simplify it"
+            )
 
     @classmethod
     def from_options(cls, **options: Any) -> QueryLimits:

@@ -23,6 +23,7 @@ from ..core.filters import RunFilter
 from ..core.paging import Page, RunOrder
 from ..core.records import RUN_FIELDS, RunRecord
 from ..core.tasks import LiveTasks
+from ..core.text import storable
 from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
@@ -127,6 +128,7 @@ class HistoryStore:
 
     async def get_many(self, run_ids: Collection[str]) -> list[RunRecord]:
         """The runs with any of ``run_ids``, in no particular order."""
+        run_ids = [run_id for run_id in run_ids if storable(run_id)]  # others: none
         if not run_ids:
             return []
         select = await self.select_runs()

@@ -53,9 +53,11 @@ class HistoryContext(BaseContext):
         self.subscriptions += 1
 
     def run_filter(self, f: TaskRunFilter | None) -> RunFilter | None:
-        """The run filter of a ``filter`` argument, nested within the limit."""
-        max_depth = self.service.limits.max_filter_depth
-        return run_filter(f, max_depth=max_depth)
+        """The run filter of a ``filter`` argument, within the limits."""
+        limits = self.service.limits
+        found = run_filter(f, max_depth=limits.max_filter_depth)
+        limits.check_filter(found)
+        return found
 
     def close_subscription(self) -> None:
         """Count one live subscription fewer on this connection."""

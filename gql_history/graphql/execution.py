@@ -58,6 +58,9 @@ _Plan = list[tuple[str, Completer | None]]
 _NodesKey = tuple[int, ...]
 #: Plans kept for reuse across requests; past this, they are planned afresh.
 _MAX_SHARED_PLANS = 2048
+#: Longest document, in characters, whose parse, validation and plans are
+#: kept for later requests: what is kept holds the document's text.
+MAX_CACHED_DOCUMENT = 32_768
 
 
 class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -75,7 +78,9 @@ class BulkExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # and by every request when no directive makes a plan depend on
         # variables (``@include(if: $x)``).
         fragments = [details.definition for details in self.fragments.values()]
-        shared = _directive_free(self.operation, fragments)
+        location = self.operation.loc
+        small = location is None or len(location.source.body) <= MAX_CACHED_DOCUMENT
+        shared = small and _directive_free(self.operation, fragments)
         self._plans_by_nodes: dict[_NodesKey, tuple[Any, _Plan | None]] = (
             self._shared_plans if shared else {}
         )

@@ -26,13 +26,21 @@ from strawberry.extensions.query_depth_limiter import (
 from strawberry.types import ExecutionContext
 
 from ..core.limits import QueryLimits
+from .cost import OperationLimits
 from .errors import ErrorCodes
-from .execution import BulkExecutionContext, bulk_supported
+from .execution import MAX_CACHED_DOCUMENT, BulkExecutionContext, bulk_supported
 from .query import Query
 from .subscription import Subscription
 
 #: Parsed and validated documents kept per process (clients repeat queries).
 _DOCUMENT_CACHE_SIZE = 256
+
+
+def _cacheable(query: str | None) -> bool:
+    """Whether ``query`` is short enough to keep: the caches hold at most 256
+    documents of ``MAX_CACHED_DOCUMENT`` (about 8 MB), whatever the body
+    size limit lets through."""
+    return query is not None and len(query) <= MAX_CACHED_DOCUMENT
 
 
 class _ParserCache(ParserCache):
@@ -42,11 +50,24 @@ class _ParserCache(ParserCache):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        if not _cacheable(context.query):
+            yield  # parsed by Strawberry, not kept
+            return
         with contextlib.suppress(GraphQLError):
             context.graphql_document = self.cached_parse_document(
                 context.query, **context.parse_options
             )
         yield
+
+
+class _ValidationCache(ValidationCache):
+    """Strawberry's ValidationCache, keeping only documents short enough."""
+
+    def on_validate(self) -> Iterator[None]:
+        if not _cacheable(self.execution_context.query):
+            yield  # validated by Strawberry, not kept
+            return
+        yield from super().on_validate()
 
 
 class HistorySchema(strawberry.Schema):
@@ -80,7 +101,8 @@ def build_schema(limits: QueryLimits = _DEFAULT_LIMITS) -> strawberry.Schema:
         functools.partial(MaxTokensLimiter, limits.max_tokens),
         functools.partial(_ParserCache, _DOCUMENT_CACHE_SIZE),
         functools.partial(AddValidationRules, rules),
-        functools.partial(ValidationCache, _DOCUMENT_CACHE_SIZE),
+        functools.partial(_ValidationCache, _DOCUMENT_CACHE_SIZE),
+        functools.partial(OperationLimits, limits),
     ]
     return HistorySchema(
         query=Query,

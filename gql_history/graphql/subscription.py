@@ -3,6 +3,7 @@
 No ``from __future__ import annotations``: Strawberry reads live annotations.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -79,6 +80,10 @@ class _RunUpdates:
         return self
 
     async def __anext__(self) -> TaskRun:
+        # A replay sends runs back to back, never waiting on I/O: yielding to
+        # the loop first lets it notice a client gone, rather than write on
+        # (uvicorn warns of every write after the connection was lost).
+        await asyncio.sleep(0)
         try:
             run = await anext(self._runs)
         except BaseException:

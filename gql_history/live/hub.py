@@ -190,25 +190,54 @@ class LiveUpdates:
                     run_id: self._backlog.pop(run_id)
                     for run_id in list(itertools.islice(self._backlog, _BATCH))
                 }
+                groups: dict[str, list[LiveSubscription]] = {}
+                for subscription in self.subscriptions:
+                    groups.setdefault(subscription.key, []).append(subscription)
                 try:
-                    await self._deliver(batch)
+                    await self._deliver(batch, list(groups.values()))
                 except Exception:
-                    logger.exception("gql_history could not read changed runs")
-                    self._backlog.clear()
-                    self._fail_all(
-                        LiveUpdatesInterruptedError(
-                            "live updates were interrupted (the database failed "
-                            "to answer): subscribe again with `since`"
-                        )
-                    )
+                    await self._deliver_apart(batch, list(groups.values()))
 
-    async def _deliver(self, batch: dict[str, _Notified]) -> None:
-        """Read ``batch`` back once for all subscribers; queue each row on
-        the subscriptions whose filter it matches."""
-        groups: dict[str, list[LiveSubscription]] = {}
-        for subscription in self.subscriptions:
-            groups.setdefault(subscription.key, []).append(subscription)
-        members = list(groups.values())
+    async def _deliver_apart(
+        self, batch: dict[str, _Notified], members: list[list[LiveSubscription]]
+    ) -> None:
+        """Deliver ``batch`` to each group of subscribers on its own, after
+        the shared read failed: a failure one group's filter causes ends
+        that group alone; one that every group meets (the database is
+        down) ends them all."""
+        failed: list[list[LiveSubscription]] = []
+        error: Exception | None = None
+        for group in members:
+            try:
+                await self._deliver(batch, [group])
+            except Exception as exc:
+                failed.append(group)
+                error = exc
+        if len(failed) == len(members):
+            logger.error("gql_history could not read changed runs", exc_info=error)
+            self._backlog.clear()
+        elif failed:
+            logger.warning(
+                "gql_history could not apply %d live filter(s); their "
+                "subscriptions end",
+                len(failed),
+            )
+        for group in failed:
+            for subscription in group:
+                subscription.fail(
+                    LiveUpdatesInterruptedError(
+                        "live updates were interrupted (the database failed "
+                        "to read the runs this subscription's filter matches): "
+                        "subscribe again with `since`"
+                    )
+                )
+
+    async def _deliver(
+        self, batch: dict[str, _Notified], members: list[list[LiveSubscription]]
+    ) -> None:
+        """Read ``batch`` back once for ``members``, groups of subscribers
+        with equal filters; queue each row on the subscriptions whose filter
+        it matches."""
         conditions = [group[0].condition for group in members]
         order = {run_id: index for index, run_id in enumerate(batch)}
         found = await self.reader.read(batch, conditions)

@@ -53,6 +53,7 @@ def include_history_routes(
         graphql_router(service, dependencies=dependencies),
         prefix=graphql_path or f"{prefix}-graphql",
         tags=tags,
+        include_in_schema=False,  # GraphQL describes itself, not in OpenAPI
     )
 
 

@@ -3,19 +3,36 @@ POST (and GET), and the ``graphql-transport-ws`` websocket protocol only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import AsyncGenerator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pydantic_core
 from cross_web import HTTPException
 from fastapi import params
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import (
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+)
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -28,13 +45,69 @@ from ..service import HistoryService, ServesHistory, history_service
 #: Queries and mutations a websocket connection may run at once, besides its
 #: live subscriptions.
 _MAX_OTHER_OPERATIONS = 20
+#: The websocket close code of a message over the size limit (RFC 6455).
+MESSAGE_TOO_BIG = 1009
+
+
+class _SizedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's websocket adapter, closing the connection on a message
+    larger than the router's ``max_body_size`` before decoding it."""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object]:
+        limits: QueryLimits = getattr(self.view, "limits", QueryLimits())
+        limit = limits.max_body_size
+        while self.ws.application_state != WebSocketState.DISCONNECTED:
+            try:
+                text = await self.ws.receive_text()
+            except KeyError as exc:
+                raise NonTextMessageReceived from exc
+            except WebSocketDisconnect:
+                return
+            if len(text) > limit // 4 and len(text.encode()) > limit:
+                reason = f"message over {limit} bytes"
+                await self.ws.close(code=MESSAGE_TOO_BIG, reason=reason)
+                return
+            try:
+                yield self.view.decode_json(text)
+            except json.JSONDecodeError as exc:
+                if not ignore_parsing_errors:
+                    raise NonJsonMessageReceived from exc
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[HistoryContext, None]):
+    """Strawberry's ``graphql-transport-ws`` handler, quiet when a client
+    goes away while it is sent results: that is no server error."""
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        if not isinstance(error, WebSocketDisconnected):
+            await super().handle_task_exception(error)
 
 
 class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
-    """A GraphQLRouter whose every error response carries ``extensions.code``."""
+    """A GraphQLRouter whose every error response carries ``extensions.code``,
+    and which refuses bodies and messages over the size limit unread."""
 
-    max_tokens = QueryLimits().max_tokens
-    """Most tokens of a document it parses itself."""
+    websocket_adapter_class = _SizedWebSocketAdapter
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    limits = QueryLimits()
+    """The limits it enforces itself (the schema enforces the others)."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            # raised as what Strawberry reports as JSON that does not parse
+            raise json.JSONDecodeError(str(exc), "", 0) from exc
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(
+                400, "the request must be a JSON object, not a JSON scalar"
+            )
+        return parsed
 
     def encode_json(self, data: object) -> str:
         # pydantic-core's encoder: a page of runs encodes in half the time.
@@ -59,8 +132,9 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        operation = _operation(request_data, self.limits.max_tokens)
         # A plain request would run a subscription as a query, answering null.
-        if _is_subscription(request_data, self.max_tokens):
+        if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
             raise HTTPException(
                 400,
                 "subscriptions are served over a websocket (graphql-transport-ws "
@@ -76,27 +150,56 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
         context: Any = UNSET,
         root_value: Any = UNSET,
     ) -> Response | WebSocket:
+        if isinstance(request, Request) and (too_large := await self._read(request)):
+            return too_large
         try:
             return await super().run(request, context=context, root_value=root_value)
         except HTTPException as exc:
             if exc.status_code != 400:
                 raise
             # A body that is not JSON, or holds no query: a GraphQL error too.
-            error = {"message": exc.reason, "extensions": {"code": BAD_USER_INPUT}}
-            return JSONResponse({"errors": [error]}, status_code=400)
+            return _error_response(exc.reason, 400)
+
+    async def _read(self, request: Request) -> Response | None:
+        """Read the body of ``request`` up to the size limit, for Strawberry
+        to find it read; a 413 response if the body or query string is over."""
+        limit = self.limits.max_body_size
+        too_large = _error_response(
+            f"the request is over {limit} bytes: send a smaller one", 413
+        )
+        length = request.headers.get("content-length", "")
+        if len(request.scope["query_string"]) > limit or (
+            length.isdigit() and int(length) > limit
+        ):
+            return too_large
+        if request.method != "POST":
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return too_large
+        request._body = bytes(body)  # what Starlette's `body()` returns
+        return None
 
 
-def _is_subscription(data: GraphQLRequestData, max_tokens: int) -> bool:
-    """Whether ``data`` asks for a subscription (only documents naming one
-    are parsed here)."""
+def _error_response(message: str, status_code: int) -> JSONResponse:
+    error = {"message": message, "extensions": {"code": BAD_USER_INPUT}}
+    return JSONResponse({"errors": [error]}, status_code=status_code)
+
+
+def _operation(
+    data: GraphQLRequestData, max_tokens: int
+) -> OperationDefinitionNode | None:
+    """The operation of ``data`` if it may be a subscription (only documents
+    naming one are parsed here)."""
     if not data.query or "subscription" not in data.query:
-        return False
+        return None
     try:
         document = parse(data.query, no_location=True, max_tokens=max_tokens)
     except GraphQLError:
-        return False  # reported by the schema, as for any request
-    operation = get_operation_ast(document, data.operation_name)
-    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+        return None  # reported by the schema, as for any request
+    return get_operation_ast(document, data.operation_name)
 
 
 def graphql_router(
@@ -127,7 +230,8 @@ def graphql_router(
         # `max_subscriptions` itself, with a coded error
         max_subscriptions_per_connection=limits.max_subscriptions
         + _MAX_OTHER_OPERATIONS,
+        connection_init_wait_timeout=timedelta(seconds=limits.connection_init_timeout),
         dependencies=dependencies,
     )
-    router.max_tokens = limits.max_tokens
+    router.limits = limits
     return router

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 from fluid.scheduler import TaskPriority, TaskState
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, field_validator
 
 from ..core.filters import RunFilter
 from ..core.records import RunRecord
@@ -17,6 +17,26 @@ from ..core.records import RunRecord
 #: The largest page the REST route and ``get_history`` return.
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+
+
+#: A time as the REST query takes it: ISO 8601, or a Unix time in seconds
+#: (pydantic's reading of a number, kept as TaskDbPlugin's clients send it).
+_TIME_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "number", "description": "Unix time in seconds"},
+        ]
+    }
+)
+#: ``params`` travels as one query parameter holding a JSON object.
+_PARAMS_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "description": 'A JSON object, e.g. {"user": "u1"}',
+    }
+)
 
 
 def _as_list(value: Any) -> Any:
@@ -36,11 +56,19 @@ class TaskHistoryQuery(BaseModel):
     ] = None
     start: Annotated[
         datetime | None,
-        Query(description="Filter runs queued at or after this time"),
+        _TIME_SCHEMA,
+        Query(
+            description="Filter runs queued at or after this time (ISO 8601, "
+            "or a Unix time in seconds)"
+        ),
     ] = None
     end: Annotated[
         datetime | None,
-        Query(description="Filter runs queued at or before this time"),
+        _TIME_SCHEMA,
+        Query(
+            description="Filter runs queued at or before this time (ISO 8601, "
+            "or a Unix time in seconds)"
+        ),
     ] = None
     state: Annotated[
         list[TaskState] | None,
@@ -54,7 +82,11 @@ class TaskHistoryQuery(BaseModel):
     ] = None
     params: Annotated[
         dict[str, Any] | None,
-        Query(description="Filter by params using JSON containment (a JSON object)"),
+        _PARAMS_SCHEMA,
+        Query(
+            description="Filter by params using JSON containment: one "
+            'parameter holding a JSON object, e.g. params={"a":2}'
+        ),
     ] = None
     tags: Annotated[
         list[str] | None,

@@ -4,7 +4,7 @@ and the reads behind them (the plugin's ``get_history`` and ``get_run``)."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
@@ -19,6 +19,20 @@ from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHist
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = HTTPException(status_code=503, detail="Task history is unavailable")
+#: The error responses, as OpenAPI documents them.
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_NOT_FOUND_DOC: dict[str, Any] = {
+    "description": "No task run has this id",
+    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+}
+_UNAVAILABLE_DOC: dict[str, Any] = {
+    "description": "The history database cannot be reached",
+    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+}
 #: REST pages are newest first, as TaskDbPlugin's.
 _ORDER = RunOrder.QUEUED_DESC
 
@@ -34,7 +48,9 @@ async def history_page(
     request = PageRequest(
         order=_ORDER, limit=q.limit or DEFAULT_LIMIT, start=start, backward=False
     )
-    page = await service.page(q.run_filter(), request)
+    run_filter = q.run_filter()
+    service.limits.check_filter(run_filter)
+    page = await service.page(run_filter, request)
     cursor = ""
     if page.has_more:
         saved = q.model_dump(mode="json", exclude_none=True, exclude={"cursor"})
@@ -73,21 +89,28 @@ def history_router(service: HistoryService) -> APIRouter:
     """``GET ""`` (a page of runs) and ``GET /{run_id}`` (one run) of ``service``."""
     router = APIRouter()
 
-    @router.get("", response_model=TaskRunHistoryPage, summary="Task run history")
+    @router.get(
+        "",
+        response_model=TaskRunHistoryPage,
+        summary="Task run history",
+        responses={503: _UNAVAILABLE_DOC},
+    )
     async def get_history(
         q: Annotated[TaskHistoryQuery, Query()],
     ) -> TaskRunHistoryPage:
         try:
             return await history_page(service, q)
         except InvalidQueryError as exc:
+            cursor = isinstance(exc, InvalidCursorError)
+            loc = ["query", "cursor"] if cursor else ["query"]
             raise HTTPException(
                 status_code=422,
                 detail=[
                     {
                         "type": "value_error",
-                        "loc": ["query", "cursor"],
+                        "loc": loc,
                         "msg": str(exc),
-                        "input": q.cursor,
+                        "input": q.cursor if cursor else None,
                     }
                 ],
             ) from None
@@ -95,7 +118,12 @@ def history_router(service: HistoryService) -> APIRouter:
             logger.exception("gql_history could not read the task run history")
             raise UNAVAILABLE from None
 
-    @router.get("/{run_id}", response_model=TaskRunHistory, summary="Get a task run")
+    @router.get(
+        "/{run_id}",
+        response_model=TaskRunHistory,
+        summary="Get a task run",
+        responses={404: _NOT_FOUND_DOC, 503: _UNAVAILABLE_DOC},
+    )
     async def get_run(run_id: str) -> TaskRunHistory:
         try:
             return await history_run(service, run_id)

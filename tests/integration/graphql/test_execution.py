@@ -13,7 +13,11 @@ from graphql import GraphQLError, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLSc
 from gql_history import HistoryService, TaskHistoryPlugin
 from gql_history.graphql.context import HistoryContext
 from gql_history.graphql.errors import ErrorCodes
-from gql_history.graphql.execution import _serializer
+from gql_history.graphql.execution import (
+    MAX_CACHED_DOCUMENT,
+    BulkExecutionContext,
+    _serializer,
+)
 from gql_history.graphql.query import Query
 from gql_history.graphql.schema import HistorySchema
 from gql_history.schema import schema
@@ -121,3 +125,21 @@ def test_execution_serializer_matches_graphql_core(
         return (type(result), result)
 
     assert outcome(_serializer(kind)) == outcome(kind.serialize)
+
+
+async def test_execution_large_documents_are_not_kept(seeded: HistoryService) -> None:
+    """A document over ``MAX_CACHED_DOCUMENT`` leaves no plan behind: a plan
+    holds its document's text, and 2,048 of 1 MB documents would be 2 GB."""
+    BulkExecutionContext._shared_plans.clear()
+    small = '{ run(id: "child") { runId task } }'
+    padded = '{ run(id: "child") { runId task } }' + " " * MAX_CACHED_DOCUMENT
+    for query in (padded, small):
+        result = await schema.execute(query, context_value=HistoryContext(seeded))
+        assert result.data == {"run": {"runId": "child", "task": "add"}}
+        kept = [
+            nodes[0].loc.source.body
+            for (_, nodes), _ in BulkExecutionContext._shared_plans.values()
+            if nodes and nodes[0].loc is not None
+        ]
+        assert padded not in kept
+    assert kept and set(kept) == {small}

@@ -19,10 +19,12 @@ from starlette.requests import HTTPConnection
 from websockets.exceptions import InvalidStatus
 
 from gql_history import HistoryService, RunFilter, create_app
+from gql_history.errors import LiveUpdatesInterruptedError
 from gql_history.graphql.context import HistoryContext
 from gql_history.graphql.execution import BulkExecutionContext
 from gql_history.live.hub import LiveSubscription
 from gql_history.schema import build_schema
+from tests.conftest import wait_for
 from tests.factories import T0, lifecycle, run_record
 from tests.gql import GraphQL
 from tests.ws import GraphQLWS, port_of, serving
@@ -542,3 +544,24 @@ async def test_run_updates_refuses_a_replay_past_max_replay(
     assert message["payload"][0]["message"].startswith(
         f"more than {MAX_REPLAY} matching runs changed since"
     )
+
+
+async def test_live_filter_failing_in_sql_ends_its_subscription_alone(
+    live: HistoryService,
+) -> None:
+    good = await live.subscribe(RunFilter(task=["isolated"]))
+    # a condition PostgreSQL fails to evaluate, as no checked filter can be
+    bad = LiveSubscription(live.live, sa.text("CAST(name AS integer) = 1"), "bad")
+    live.live.subscriptions.add(bad)
+    await live.store.upsert([run_record("iso-1", name="isolated")])
+    async with aclosing(good.runs()) as runs, asyncio.timeout(10):
+        assert (await anext(runs)).id == "iso-1"
+    # the groups are read one at a time: the bad one may come second
+    await wait_for(lambda: _resolved(bad.error))
+    assert isinstance(bad.error, LiveUpdatesInterruptedError)
+    assert bad not in live.live.subscriptions
+    good.close()
+
+
+async def _resolved(value: Any) -> Any:
+    return value
