@@ -89,7 +89,7 @@ def floor_query(scenario: str, fx: Fixtures) -> tuple[str, list[Any]]:
             ]
         case "deep":
             return f"{select} WHERE (queued, id) < ($1, $2) {order}", [
-                fx.deep.queued,
+                fx.deep.key,
                 fx.deep.id,
             ]
         case "by_id":
@@ -124,7 +124,7 @@ def rest_request(target: str, scenario: str, fx: Fixtures) -> HttpRequest:
 def _peer_cursor(fx: Fixtures) -> str:
     """The cursor aio-fluid would return for the page ending at ``fx.deep``."""
     return Cursor(
-        entries=(CursorEntry("queued", fx.deep.queued),),
+        entries=(CursorEntry("queued", fx.deep.key),),
         limit=PAGE,
         filters={},
         search_text="",

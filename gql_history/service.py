@@ -13,7 +13,7 @@ from typing import Protocol
 
 from fluid.utils.dates import utcnow
 
-from .core.cursor import CursorCodec, Position
+from .core.cursor import CursorCodec
 from .core.filters import RunFilter
 from .core.limits import QueryLimits
 from .core.paging import Page, PageRequest, RunOrder
@@ -91,7 +91,7 @@ class HistoryService:
 
     def cursor(self, order: RunOrder, run: RunRecord, extra: object = None) -> str:
         """The cursor of ``run`` in ``order``, carrying ``extra`` if given."""
-        return self.cursors.encode(order, Position(run.queued, run.id), extra)
+        return self.cursors.encode(order, order.position(run), extra)
 
     # Lineage
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fluid.scheduler import TaskPriority, TaskState
+from pydantic import TypeAdapter, ValidationError
+
+from ..errors import InvalidQueryError
+
+#: The longest relative window: past it ``now() - window`` leaves the
+#: database's range of times.
+MAX_WITHIN = timedelta(days=36525)
+_DURATION = TypeAdapter(timedelta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +32,8 @@ class RunFilter:
     priority: Sequence[TaskPriority] | None = None
     queued_after: datetime | None = None
     queued_before: datetime | None = None
+    queued_within: timedelta | None = None
+    """Runs queued at most this long before the database's ``now()``."""
     params: Mapping[str, Any] | None = None
     tags: Sequence[str] | None = None
     from_run_id: str | None = None
@@ -49,3 +59,24 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def parse_duration(text: str, name: str = "queuedWithin") -> timedelta:
+    """The positive ISO 8601 duration ``text`` (``PT1H``, ``P7D``,
+    ``P1DT12H``; a month is 30 days, a year 365); raises
+    ``InvalidQueryError`` naming the field ``name`` otherwise."""
+    problem = (
+        f"`{name}` must be a positive ISO 8601 duration such as PT1H, PT30M "
+        f"or P7D, not {text!r}"
+    )
+    if not text.startswith("P"):
+        raise InvalidQueryError(problem)
+    try:
+        duration = _DURATION.validate_python(text)
+    except ValidationError:
+        raise InvalidQueryError(problem) from None
+    if duration <= timedelta(0):
+        raise InvalidQueryError(problem)
+    if duration > MAX_WITHIN:
+        raise InvalidQueryError(f"`{name}` may span at most 100 years, not {text}")
+    return duration

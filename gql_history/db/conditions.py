@@ -103,6 +103,11 @@ class _Compiler:
         if f.queued_before is not None:
             shape.append("before")
             parts.append(c.queued <= self.bind(as_utc(f.queued_before), c.queued.type))
+        if f.queued_within is not None:
+            shape.append("within")
+            # the database's clock: a saved view keeps meaning "the last hour"
+            since = sa.func.now() - self.bind(f.queued_within, sa.Interval())
+            parts.append(c.queued >= since)
         if f.params is not None:
             if not isinstance(f.params, Mapping):
                 raise InvalidQueryError("params must be a JSON object")

@@ -171,17 +171,17 @@ class HistoryStore:
         ``probe_before`` the same statement checks for a run at or before
         ``start``, which a Relay connection needs for its other page flag.
         """
-        descending = (order is RunOrder.QUEUED_DESC) != backward
         bound = await self.bound(run_filter)
         select = await self.select_runs()
         probe = start is not None and probe_before
         read = self.reads.get(
-            ("page", bound.shape, descending, start is not None, probe),
+            ("page", bound.shape, order, backward, start is not None, probe),
             lambda: page_statement(
                 self.table,
                 select,
                 bound.condition,
-                descending=descending,
+                order=order,
+                backward=backward,
                 has_start=start is not None,
                 probe=probe,
             ),

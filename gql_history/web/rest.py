@@ -19,26 +19,28 @@ from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHist
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = HTTPException(status_code=503, detail="Task history is unavailable")
-#: REST pages are newest first, as TaskDbPlugin's.
+#: REST pages are newest first by default, as TaskDbPlugin's.
 _ORDER = RunOrder.QUEUED_DESC
 
 
 async def history_page(
     service: HistoryService, q: TaskHistoryQuery
 ) -> TaskRunHistoryPage:
-    """A page of runs, newest first, and the cursor of the next page, which
-    carries the query so that the next page needs only the cursor."""
+    """A page of runs in ``q.order`` (newest first by default) and the cursor
+    of the next page, which carries the query so that the next page needs
+    only the cursor."""
     start = None
     if q.cursor:
         start, q = _continued(service, q)
+    order = q.order or _ORDER
     request = PageRequest(
-        order=_ORDER, limit=q.limit or DEFAULT_LIMIT, start=start, backward=False
+        order=order, limit=q.limit or DEFAULT_LIMIT, start=start, backward=False
     )
     page = await service.page(q.run_filter(), request)
     cursor = ""
     if page.has_more:
         saved = q.model_dump(mode="json", exclude_none=True, exclude={"cursor"})
-        cursor = service.cursor(_ORDER, page.runs[-1], saved)
+        cursor = service.cursor(order, page.runs[-1], saved)
     data = [TaskRunHistory.from_record(run) for run in page.runs]
     return TaskRunHistoryPage(data=data, cursor=cursor)
 
@@ -56,9 +58,14 @@ def _continued(
 ) -> tuple[Position, TaskHistoryQuery]:
     """The position a cursor resumes from and the query it continues.
 
-    Parameters given with the cursor override the ones it carries.
+    Parameters given with the cursor override the ones it carries, but for
+    an ``order`` other than the cursor's: that is refused.
     """
-    start, saved = service.cursors.decode(q.cursor, _ORDER)
+    cursor_order, start, saved = service.cursors.decode_any(q.cursor)
+    if q.order is not None and q.order != cursor_order:
+        raise InvalidCursorError(
+            f"this cursor belongs to the {cursor_order} order, not {q.order}"
+        )
     given = q.model_dump(include=q.model_fields_set - {"cursor"})
     try:
         resumed = TaskHistoryQuery.model_validate({**(saved or {}), **given})

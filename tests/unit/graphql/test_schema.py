@@ -67,7 +67,16 @@ def test_schema_enum_values_are_upper_case() -> None:
     assert enums == {
         "StatsBucket": ["MINUTE", "HOUR", "DAY"],
         "TaskPriority": ["HIGH", "MEDIUM", "LOW"],
-        "TaskRunOrder": ["QUEUED_DESC", "QUEUED_ASC"],
+        "TaskRunOrder": [
+            "QUEUED_DESC",
+            "QUEUED_ASC",
+            "START_DESC",
+            "START_ASC",
+            "END_DESC",
+            "END_ASC",
+            "DURATION_DESC",
+            "DURATION_ASC",
+        ],
         "TaskState": [
             "INIT",
             "QUEUED",
