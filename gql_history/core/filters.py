@@ -36,6 +36,11 @@ class RunFilter:
     """Runs queued at most this long before the database's ``now()``."""
     params: Mapping[str, Any] | None = None
     tags: Sequence[str] | None = None
+    error_contains: str | None = None
+    """A case-insensitive substring of the error message."""
+    search: str | None = None
+    """A case-insensitive substring of the task name or error message, or a
+    prefix of the run id."""
     from_run_id: str | None = None
     root_run_id: str | None = None
     all_of: Sequence[RunFilter] | None = None
@@ -48,6 +53,15 @@ class RunFilter:
         if self.negate is not None:
             children.append(self.negate)
         return 1 + max((child.depth() for child in children), default=0)
+
+    def searches_text(self) -> bool:
+        """Whether this filter or a sub-filter has a text condition."""
+        if self.error_contains is not None or self.search is not None:
+            return True
+        children = [*(self.all_of or ()), *(self.any_of or ())]
+        if self.negate is not None:
+            children.append(self.negate)
+        return any(child.searches_text() for child in children)
 
 
 def as_utc(value: datetime) -> datetime:

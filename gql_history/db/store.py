@@ -23,6 +23,7 @@ from ..core.filters import RunFilter
 from ..core.paging import Page, RunOrder
 from ..core.records import RUN_FIELDS, RunRecord
 from ..core.tasks import LiveTasks
+from ..errors import SearchUnavailableError
 from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
@@ -30,7 +31,7 @@ from .keyset import children_statement, page_statement, start_params
 from .notifications import channel_for
 from .retention import prune_statement
 from .statements import CompiledReads, RunRow, run_records
-from .tables import history_table
+from .tables import TRIGRAM_EXTENSION, history_table
 from .upserts import write_runs
 
 
@@ -53,6 +54,7 @@ class HistoryStore:
         self.live_tasks = live_tasks or LiveTasks()
         self.reads = CompiledReads(engine)
         self._present: frozenset[str] | None = None
+        self._searchable: bool | None = None
         self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
 
     @property
@@ -65,7 +67,7 @@ class HistoryStore:
     async def create_tables(self) -> None:
         """Create the table, its enum type and indexes where missing."""
         await ddl.create_tables(self.engine, self.table)
-        self._present = None
+        self._present = self._searchable = None
 
     async def upgrade_tables(self) -> list[str]:
         """Add gql_history's columns and indexes to a TaskDbPlugin table.
@@ -73,7 +75,7 @@ class HistoryStore:
         Idempotent; returns the names of the columns it added.
         """
         added = await ddl.upgrade_tables(self.engine, self.table)
-        self._present = None
+        self._present = self._searchable = None
         return added
 
     async def present_columns(self) -> frozenset[str]:
@@ -81,6 +83,16 @@ class HistoryStore:
         if self._present is None:
             self._present = await ddl.column_names(self.engine, self.table)
         return self._present
+
+    async def check_search(self, run_filter: RunFilter | None) -> None:
+        """Raise ``SearchUnavailableError`` if ``run_filter`` searches text
+        and the database lacks the trigram extension (checked once)."""
+        if run_filter is None or not run_filter.searches_text():
+            return
+        if self._searchable is None:
+            self._searchable = await ddl.has_extension(self.engine, TRIGRAM_EXTENSION)
+        if not self._searchable:
+            raise SearchUnavailableError()
 
     # Writes
 
@@ -257,6 +269,7 @@ class HistoryStore:
 
     async def condition(self, run_filter: RunFilter | None) -> sa.ColumnElement[bool]:
         """The SQL condition for ``run_filter`` on this table."""
+        await self.check_search(run_filter)
         return filter_condition(
             self.table,
             run_filter,
@@ -267,6 +280,7 @@ class HistoryStore:
     async def bound(self, run_filter: RunFilter | None) -> BoundFilter:
         """``condition`` with named parameters, and the shape of its SQL on
         this table (the columns it has are part of it)."""
+        await self.check_search(run_filter)
         present = await self.present_columns()
         bound = bound_filter(
             self.table, run_filter, present=present, live_tasks=self.live_tasks

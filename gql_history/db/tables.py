@@ -20,6 +20,11 @@ _MISSING_DURATION = {
     True: sa.literal_column("'-178000000 years'::interval", sa.Interval),
     False: sa.literal_column("'178000000 years'::interval", sa.Interval),
 }
+#: The extension the trigram indexes of text search need; an index that
+#: needs it says so in its ``info``.
+TRIGRAM_EXTENSION = "pg_trgm"
+#: Columns text search reads, each with a trigram index.
+SEARCHED_COLUMNS = ("name", "id", "error_message")
 #: The keys of the orders ``queued`` (never null) is not.
 NULLABLE_KEYS = ("start", "end", "duration")
 
@@ -95,7 +100,26 @@ def history_table(
                 f"ix_{table_name}_{key}_{suffix}_id",
                 *(part.desc() if descending else part for part in parts),
             )
+    search = []
+    for name in SEARCHED_COLUMNS:
+        index = sa.Index(
+            f"ix_{table_name}_{name}_trgm",
+            table.c[name],
+            postgresql_using="gin",
+            postgresql_ops={name: "gin_trgm_ops"},
+            info={"extension": TRIGRAM_EXTENSION},
+        )
+        # kept off ``table.indexes``: ``table.create`` (and Alembic) would
+        # fail where the extension is missing; the DDL adds them where it is
+        table.indexes.discard(index)
+        search.append(index)
+    table.info["search_indexes"] = tuple(search)
     return table
+
+
+def all_indexes(table: sa.Table) -> list[sa.Index]:
+    """The indexes of ``table``, with those that need an extension."""
+    return [*table.indexes, *table.info.get("search_indexes", ())]
 
 
 def order_key(c: Any, key: str, descending: bool) -> sa.ColumnElement[Any]:

@@ -60,6 +60,20 @@ class TaskRunFilter:
         default=strawberry.UNSET,
         description="Runs of tasks carrying any of these tags.",
     )
+    error_contains: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "Runs whose error message contains this text, in any case (a "
+            "trigram index serves it: PostgreSQL's pg_trgm extension)."
+        ),
+    )
+    search: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "Runs whose task name or error message contains this text (any "
+            "case), or whose run id starts with it (trigram indexes, pg_trgm)."
+        ),
+    )
     parent_run_id: str | None = strawberry.field(
         default=strawberry.UNSET, description="Runs queued by the run with this id."
     )
@@ -140,6 +154,8 @@ def _convert(f: TaskRunFilter, depth: int, max_depth: int) -> RunFilter:
         queued_within=None if within is None else parse_duration(within),
         params=params,
         tags=given(f.tags),
+        error_contains=given(f.error_contains),
+        search=given(f.search),
         from_run_id=given(f.parent_run_id),
         root_run_id=given(f.root_run_id),
         all_of=subs(given(f.and_)),

@@ -70,6 +70,17 @@ class TaskHistoryQuery(BaseModel):
         BeforeValidator(_as_list),
         Query(description="Filter runs of tasks carrying any of the given tags"),
     ] = None
+    error_contains: Annotated[
+        str | None,
+        Query(description="Filter runs whose error message contains this text"),
+    ] = None
+    search: Annotated[
+        str | None,
+        Query(
+            description="Filter runs whose task name or error message contains "
+            "this text, or whose id starts with it"
+        ),
+    ] = None
     order: Annotated[
         RunOrder | None,
         Query(
@@ -128,6 +139,8 @@ class TaskHistoryQuery(BaseModel):
             else parse_duration(self.queued_within, "queued_within"),
             params=self.params,
             tags=self.tags,
+            error_contains=self.error_contains,
+            search=self.search,
         )
 
 

@@ -12,7 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.cursor import Position
 from ..core.paging import PageRequest, RunOrder
-from ..errors import InvalidCursorError, InvalidQueryError, RunNotFoundError
+from ..errors import (
+    InvalidCursorError,
+    InvalidQueryError,
+    RunNotFoundError,
+    SearchUnavailableError,
+)
 from ..service import HistoryService
 from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 
@@ -86,6 +91,18 @@ def history_router(service: HistoryService) -> APIRouter:
     ) -> TaskRunHistoryPage:
         try:
             return await history_page(service, q)
+        except SearchUnavailableError as exc:
+            raise HTTPException(
+                status_code=422,
+                detail=[
+                    {
+                        "type": "search_unavailable",
+                        "loc": ["query", "search" if q.search else "error_contains"],
+                        "msg": str(exc),
+                        "input": q.search or q.error_contains,
+                    }
+                ],
+            ) from None
         except InvalidQueryError as exc:
             raise HTTPException(
                 status_code=422,
