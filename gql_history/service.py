@@ -81,6 +81,14 @@ class HistoryService:
         """How many runs ``run_filter`` matches."""
         return await self.store.count(run_filter)
 
+    async def count_up_to(self, run_filter: RunFilter | None, limit: int) -> int:
+        """How many runs ``run_filter`` matches, up to ``limit``."""
+        return await self.store.count_up_to(run_filter, limit)
+
+    async def approximate_count(self, run_filter: RunFilter | None) -> int:
+        """The database planner's estimate of how many runs ``run_filter`` matches."""
+        return await self.store.approximate_count(run_filter)
+
     async def run(self, run_id: str) -> RunRecord | None:
         """The run with ``run_id``, or ``None``."""
         return await self.store.get(run_id)

@@ -7,6 +7,7 @@ Statements are built by their own modules (``keyset``, ``upserts``,
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -27,7 +28,7 @@ from ..errors import SearchUnavailableError
 from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
-from .keyset import children_statement, page_statement, start_params
+from .keyset import LIMIT, children_statement, page_statement, start_params
 from .notifications import channel_for
 from .retention import prune_statement
 from .statements import CompiledReads, RunRow, run_records
@@ -165,6 +166,41 @@ class HistoryStore:
         )
         rows = await self.reads.fetch(read, bound.values)
         return int(rows[0][0])
+
+    async def count_up_to(self, run_filter: RunFilter | None, limit: int) -> int:
+        """How many runs ``run_filter`` matches, counting no further than
+        ``limit``: reads at most ``limit`` index entries, however many match."""
+        bound = await self.bound(run_filter)
+        read = self.reads.get(
+            ("count_up_to", bound.shape),
+            lambda: sa.select(sa.func.count()).select_from(
+                sa.select(sa.literal_column("1").label("one"))
+                .select_from(self.table)
+                .where(bound.condition)
+                .limit(LIMIT)
+                .subquery("matching")
+            ),
+        )
+        rows = await self.reads.fetch(read, {**bound.values, "limit": limit})
+        return int(rows[0][0])
+
+    async def approximate_count(self, run_filter: RunFilter | None) -> int:
+        """The planner's estimate of how many runs ``run_filter`` matches:
+        ``EXPLAIN`` of the filtered select, its plan's rows (no row is read)."""
+        bound = await self.bound(run_filter)
+        read = self.reads.get(
+            ("estimate", bound.shape),
+            lambda: (
+                sa.select(sa.literal_column("1"))
+                .select_from(self.table)
+                .where(bound.condition)
+            ),
+        )
+        explain = replace(read, sql=f"EXPLAIN (FORMAT JSON) {read.sql}")
+        rows = await self.reads.fetch(explain, bound.values)
+        plan = rows[0][0]
+        [top] = json.loads(plan) if isinstance(plan, str) else plan
+        return int(top["Plan"]["Plan Rows"])
 
     async def page(
         self,
