@@ -136,6 +136,8 @@ def test_schema_keeps_the_contract_of_the_issue() -> None:
         "pageInfo": ": PageInfo!",
         "edges": ": [TaskRunEdge!]!",
         "totalCount": ": Int!",
+        "approximateCount": ": Int!",
+        "countUpTo": "(limit: Int!): Int!",
     }
     run_filter = signatures("TaskRunFilter")
     assert {name: run_filter[name] for name in CONTRACT_FILTER} == CONTRACT_FILTER
