@@ -141,7 +141,7 @@ def floor_query(scenario: str, fx: Fixtures) -> tuple[str, list[Any]]:
             limit = f"LIMIT {PAGE + 1}"
             return f"{select} ORDER BY {SQL_ORDERS[scenario]} {limit}", []
         case "within":
-            where = "WHERE queued >= now() - $1::interval"
+            where = "WHERE queued >= now() - $1::text::interval"
             return f"{select} {where} {order}", [fx.within]
         case "error":
             return f"{select} WHERE error_message ILIKE $1 {order}", [f"%{ERROR_TEXT}%"]
