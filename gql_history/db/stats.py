@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..core.filters import RunFilter, as_utc
 from ..core.windows import BUCKET_ORIGIN, Durations, StatsWindow
+from .conditions import text_array
 from .store import HistoryStore
 
 #: Most rows of a count by task, and most values of a facet.
@@ -45,6 +47,36 @@ class RunStats:
         """How many runs of the window each task has, most first."""
         return await self.task_names(window.run_filter)
 
+    async def task_details(
+        self, window: StatsWindow, names: Sequence[str]
+    ) -> dict[str, TaskDetails]:
+        """For each of ``names``, its runs of the window per state and the
+        50th, 95th and 99th percentiles of the durations of those that ran:
+        two grouped statements, whatever the number of runs."""
+        c = self.store.table.c
+        condition = sa.and_(
+            await self.store.condition(window.run_filter),
+            c.name == sa.any_(text_array(names)),
+        )
+        details = {name: TaskDetails({}, (None, None, None)) for name in names}
+        counts = (
+            sa.select(c.name, c.state, sa.func.count())
+            .where(condition)
+            .group_by(c.name, c.state)
+        )
+        for name, state, count in await self._all(counts):
+            details[name].by_state[TaskState(state)] = count
+        seconds = sa.func.date_part("epoch", c.end - c.start, type_=sa.Float)
+        fractions = sa.literal([0.5, 0.95, 0.99], ARRAY(sa.Float))
+        percentiles = (
+            sa.select(c.name, sa.func.percentile_cont(fractions).within_group(seconds))
+            .where(*_ran(c), condition)
+            .group_by(c.name)
+        )
+        for name, values in await self._all(percentiles):
+            details[name].percentiles = tuple(values)
+        return details
+
     async def durations(self, window: StatsWindow) -> Durations:
         """Statistics of the durations of the window's finished runs that ran.
 
@@ -56,12 +88,7 @@ class RunStats:
         seconds = sa.func.date_part("epoch", c.end - c.start, type_=sa.Float)
         finished = (
             sa.select(seconds.label("seconds"))
-            .where(
-                await self.store.condition(window.run_filter),
-                c.start.is_not(None),
-                c.end.is_not(None),
-                c.state != TaskState.rate_limited,
-            )
+            .where(await self.store.condition(window.run_filter), *_ran(c))
             .subquery("finished")
         )
         d = finished.c.seconds
@@ -152,3 +179,25 @@ class RunStats:
 
     async def _all(self, query: Any) -> Sequence[Any]:
         return await self.store.fetch(query)
+
+
+def _ran(c: Any) -> tuple[sa.ColumnElement[bool], ...]:
+    """Runs that ran to an end: aio-fluid gives a rate-limited run a start
+    (equal to its end) though it never ran."""
+    return (c.start.is_not(None), c.end.is_not(None), c.state != TaskState.rate_limited)
+
+
+@dataclass(slots=True)
+class TaskDetails:
+    """One task's runs of a window by state, and its duration percentiles."""
+
+    by_state: dict[TaskState, int]
+    percentiles: tuple[float | None, ...]
+    """The 50th, 95th and 99th percentiles, in seconds (None without runs)."""
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failures among the runs that succeeded or failed; None without any."""
+        failed = self.by_state.get(TaskState.failure, 0)
+        ended = failed + self.by_state.get(TaskState.success, 0)
+        return failed / ended if ended else None
