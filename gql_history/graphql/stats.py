@@ -94,6 +94,11 @@ class StatsPoint:
     by_state: list[StateCount] = strawberry.field(
         description="How many of them are in each state (states with any)."
     )
+    duration: DurationPercentiles | None = strawberry.field(
+        default=None,
+        description="Percentiles of the durations of its runs that ran, in SQL "
+        "(computed only when selected; all null in a bucket without any).",
+    )
 
 
 @strawberry.type(
@@ -159,12 +164,21 @@ class TaskRunStats:
         description="Runs per state in each bucket of the window, oldest first, "
         "empty buckets included."
     )
-    async def series(self) -> list[StatsPoint]:
+    async def series(self, info: strawberry.Info) -> list[StatsPoint]:
+        stats = self.service.stats
+        percentiles = None
+        if _asks(info, "duration"):
+            percentiles = await stats.series_percentiles(self.window)
         return [
             StatsPoint(
-                start=start, total=sum(counts.values()), by_state=_state_counts(counts)
+                start=start,
+                total=sum(counts.values()),
+                by_state=_state_counts(counts),
+                duration=None
+                if percentiles is None
+                else _percentiles(percentiles.get(start, (None, None, None))),
             )
-            for start, counts in await self.service.stats.series(self.window)
+            for start, counts in await stats.series(self.window)
         ]
 
     def _by_state(self) -> Awaitable[dict[scheduler.TaskState, int]]:
@@ -222,6 +236,16 @@ def _asks_details(info: strawberry.Info) -> bool:
     (a fragment counts as asking)."""
     return any(
         not isinstance(s, SelectedField) or s.name not in _PLAIN
+        for field in info.selected_fields
+        for s in field.selections
+    )
+
+
+def _asks(info: strawberry.Info, name: str) -> bool:
+    """Whether the selection under this field names ``name`` (or holds a
+    fragment, which may)."""
+    return any(
+        not isinstance(s, SelectedField) or s.name == name
         for field in info.selected_fields
         for s in field.selections
     )

@@ -337,3 +337,34 @@ async def test_task_names_leave_the_details_null(
     assert {(t["failureRate"], t["byState"]) for t in data["taskNames"]} == {
         (None, None)
     }
+
+
+async def test_run_stats_series_percentiles_agree_with_the_rows(
+    graphql: GraphQL, stats_plugin: TaskHistoryPlugin
+) -> None:
+    query = """query($filter: TaskRunFilter) {
+      runStats(filter: $filter, bucket: HOUR) { series { start duration { p50 p99 } } }
+    }"""
+    run_filter = {"queuedAfter": AFTER.isoformat(), "queuedBefore": BEFORE.isoformat()}
+    series = (await graphql.data(query, filter=run_filter))["runStats"]["series"]
+    runs = [row for row in await rows(stats_plugin) if AFTER <= row.queued <= BEFORE]
+    expected = []
+    for hour in hours(AFTER, BEFORE):
+        durations = [
+            (row.end - row.start).total_seconds()
+            for row in runs
+            if hour <= row.queued < hour + timedelta(hours=1)
+            and row.start
+            and row.end
+            and row.state != "rate_limited"
+        ]
+        duration = {"p50": None, "p99": None}
+        if len(durations) > 1:
+            cuts = statistics.quantiles(durations, n=100, method="inclusive")
+            duration = {
+                "p50": pytest.approx(statistics.median(durations)),
+                "p99": pytest.approx(cuts[98]),
+            }
+        expected.append({"start": hour.isoformat(), "duration": duration})
+    assert series == expected
+    assert sum(point["duration"]["p50"] is not None for point in series) >= 3
