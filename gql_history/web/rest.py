@@ -7,6 +7,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,6 +20,7 @@ from ..errors import (
     SearchUnavailableError,
 )
 from ..service import HistoryService
+from .export import ExportOptions, export_lines
 from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,27 @@ def history_router(service: HistoryService) -> APIRouter:
         except (SQLAlchemyError, OSError):
             logger.exception("gql_history could not read the task run history")
             raise UNAVAILABLE from None
+
+    @router.get("/export", summary="Export task run history")
+    async def export_history(
+        q: Annotated[TaskHistoryQuery, Query()],
+        options: Annotated[ExportOptions, Query()],
+    ) -> StreamingResponse:
+        """Every run of the query (its filters and ``order``; ``limit`` and
+        ``cursor`` aside) up to ``max_rows``, as NDJSON or CSV."""
+        try:
+            lines = await export_lines(service, q, options)
+        except InvalidQueryError as exc:  # text search without pg_trgm
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        except (SQLAlchemyError, OSError):
+            logger.exception("gql_history could not export the task run history")
+            raise UNAVAILABLE from None
+        name = f"task-history.{options.format.value}"
+        return StreamingResponse(
+            lines,
+            media_type=options.format.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     @router.get("/{run_id}", response_model=TaskRunHistory, summary="Get a task run")
     async def get_run(run_id: str) -> TaskRunHistory:
