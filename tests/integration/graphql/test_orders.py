@@ -4,13 +4,11 @@ without the key, against SQL truth, each page served by its order's index."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fluid.scheduler import TaskState
 from sqlalchemy import text
 
@@ -18,10 +16,10 @@ from gql_history import HistoryService
 from gql_history.core.paging import RunOrder
 from gql_history.core.records import RunRecord
 from gql_history.db.keyset import page_statement
-from gql_history.db.statements import CompiledRead
 from tests.factories import T0, run_record
 from tests.gql import GraphQL, codes
 from tests.integration.graphql.test_relay import walk_backward, walk_forward
+from tests.plans import plan_of
 
 #: The SQL of each new order, written out independently of the code.
 SQL_ORDER = {
@@ -149,34 +147,16 @@ async def test_page_of_each_order_reads_its_index_without_sorting(
         has_start=True,
         probe=False,
     )
-    read = CompiledRead.compile(statement, store.engine.dialect)
     start = run_order.position(seed_records()[7])
     params = {"limit": 21, "start_key": start.key, "start_id": start.id}
-    async with store.engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        async with driver.transaction():
-            # on a small table the planner may prefer a sort: forbid it, so
-            # that a plan without one proves the index serves the order
-            await driver.execute(
-                "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; "
-                "SET LOCAL enable_bitmapscan = off"
-            )
-            plan = await driver.fetchval(
-                "EXPLAIN (FORMAT JSON) " + read.sql, *read.args(params)
-            )
-    text_plan = str(plan)
+    # a plan without a sort, sorts forbidden, proves the index serves the order
+    text_plan = await plan_of(
+        store, statement, params, disabled=("seqscan", "sort", "bitmapscan")
+    )
     key = run_order.key
     suffix = "desc" if run_order.descending else "asc"
     assert f"ix_{store.table.name}_{key}_{suffix}_id" in text_plan
     assert "Sort" not in text_plan and "Seq Scan" not in text_plan
-
-
-@pytest.fixture(scope="module")
-async def rest(history_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(history_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client
 
 
 @pytest.mark.parametrize("order", ["DURATION_DESC", "START_ASC"])

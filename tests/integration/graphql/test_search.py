@@ -19,10 +19,10 @@ from gql_history.core.filters import RunFilter
 from gql_history.core.paging import RunOrder
 from gql_history.db import ddl
 from gql_history.db.keyset import page_statement
-from gql_history.db.statements import CompiledRead
 from tests.factories import T0, run_record
 from tests.gql import GraphQL, codes
 from tests.integration.graphql.test_relay import walk_forward
+from tests.plans import plan_of
 
 MESSAGES = (
     "Connection refused by db-1",
@@ -126,18 +126,12 @@ async def test_text_filters_read_their_trigram_indexes(
         has_start=False,
         probe=False,
     )
-    read = CompiledRead.compile(statement, store.engine.dialect)
-    async with store.engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        async with driver.transaction():
-            await driver.execute(
-                "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
-            )
-            plan = await driver.fetchval(
-                "EXPLAIN (FORMAT JSON) " + read.sql,
-                *read.args({**bound.values, "limit": 10}),
-            )
+    plan = await plan_of(
+        store,
+        statement,
+        {**bound.values, "limit": 10},
+        disabled=("seqscan", "indexscan"),
+    )
     assert f"ix_{store.table.name}_{index}" in str(plan)
     assert "Seq Scan" not in str(plan)
 

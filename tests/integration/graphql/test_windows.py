@@ -3,12 +3,10 @@ and REST, against SQL truth."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from gql_history import HistoryService
@@ -31,13 +29,6 @@ async def seeded(history: HistoryService) -> HistoryService:
         ]
     )
     return history
-
-
-@pytest.fixture(scope="module")
-async def rest(history_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(history_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client
 
 
 async def truth(history: HistoryService, interval: str) -> int:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fluid.scheduler import TaskState
 from sqlalchemy import text
 
@@ -39,13 +37,6 @@ async def seeded(history: HistoryService) -> HistoryService:
     return history
 
 
-@pytest.fixture(scope="module")
-async def client(history_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(history_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client
-
-
 async def truth(history: HistoryService, where: str, order: str) -> list[str]:
     sql = f'SELECT id FROM "{history.store.table.name}" WHERE {where} ORDER BY {order}'
     async with history.store.engine.connect() as conn:
@@ -53,9 +44,9 @@ async def truth(history: HistoryService, where: str, order: str) -> list[str]:
 
 
 async def test_export_ndjson_streams_every_run_in_order(
-    client: httpx.AsyncClient, seeded: HistoryService
+    rest: httpx.AsyncClient, seeded: HistoryService
 ) -> None:
-    response = await client.get("/tasks-history/export", params={"task": "report"})
+    response = await rest.get("/tasks-history/export", params={"task": "report"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/x-ndjson")
     runs = [json.loads(line) for line in response.text.splitlines()]
@@ -69,10 +60,10 @@ async def test_export_ndjson_streams_every_run_in_order(
 
 
 async def test_export_csv_in_another_order_with_a_row_limit(
-    client: httpx.AsyncClient, seeded: HistoryService
+    rest: httpx.AsyncClient, seeded: HistoryService
 ) -> None:
     params = {"format": "csv", "order": "DURATION_DESC", "max_rows": 777}
-    response = await client.get("/tasks-history/export", params=params)
+    response = await rest.get("/tasks-history/export", params=params)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -84,10 +75,10 @@ async def test_export_csv_in_another_order_with_a_row_limit(
 
 
 async def test_export_takes_every_rest_filter(
-    client: httpx.AsyncClient, seeded: HistoryService
+    rest: httpx.AsyncClient, seeded: HistoryService
 ) -> None:
     params = {"state": "failure", "error_contains": "BOOM", "params": '{"n": 0}'}
-    response = await client.get("/tasks-history/export", params=params)
+    response = await rest.get("/tasks-history/export", params=params)
     ids = [json.loads(line)["id"] for line in response.text.splitlines()]
     where = (
         "state = 'failure' AND error_message ILIKE '%boom%' AND params @> '{\"n\": 0}'"
@@ -101,18 +92,18 @@ async def test_export_takes_every_rest_filter(
     [{"format": "xml"}, {"max_rows": -1}, {"max_rows": 1_000_001}, {"order": "X"}],
 )
 async def test_export_bad_input_is_a_422(
-    client: httpx.AsyncClient, seeded: HistoryService, params: dict[str, object]
+    rest: httpx.AsyncClient, seeded: HistoryService, params: dict[str, object]
 ) -> None:
-    response = await client.get("/tasks-history/export", params=params)
+    response = await rest.get("/tasks-history/export", params=params)
     assert response.status_code == 422
 
 
 async def test_export_of_nothing_is_empty_but_for_the_csv_header(
-    client: httpx.AsyncClient, seeded: HistoryService
+    rest: httpx.AsyncClient, seeded: HistoryService
 ) -> None:
-    empty = await client.get("/tasks-history/export", params={"task": "nope"})
+    empty = await rest.get("/tasks-history/export", params={"task": "nope"})
     assert (empty.status_code, empty.text) == (200, "")
-    header = await client.get(
+    header = await rest.get(
         "/tasks-history/export", params={"task": "nope", "format": "csv"}
     )
     assert header.text.splitlines() == [
