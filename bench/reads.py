@@ -32,6 +32,7 @@ from .scenarios import (
     floor_query,
     http_request,
     probe_request,
+    serves,
 )
 from .servers import Server
 
@@ -257,6 +258,8 @@ async def run_reads(
             calls: dict[str, tuple[Call, Call, Call]] = {}
             profilers: dict[str, Callable[[], subprocess.Popen[bytes]]] = {}
             for target in targets:
+                if not serves(target, scenario):
+                    continue
                 if target == "floor":
                     assert floor is not None
                     single, pooled = floor.calls(scenario, fx)

@@ -23,7 +23,27 @@ from gql_history.core.settings import default_cursor_secret
 from .seed import SCENARIO_TASK
 
 PAGE = 100
-SCENARIOS = ("newest", "task", "failure", "params", "deep", "by_id")
+#: The scenarios every target serves, aio-fluid's TaskDbPlugin included.
+COMMON = ("newest", "task", "failure", "params", "deep", "by_id")
+#: Orders, filters and counts only gql_history has: the peer is not asked;
+#: the counts are GraphQL's only (and the floor's).
+OURS = ("by_end", "slowest", "started_asc", "within", "error", "search")
+COUNTS = ("approx_count", "count_up_to")
+SCENARIOS = (*COMMON, *OURS, *COUNTS)
+#: gql_history's orders of the order scenarios.
+SCENARIO_ORDERS = {
+    "by_end": "END_DESC",
+    "slowest": "DURATION_DESC",
+    "started_asc": "START_ASC",
+}
+SQL_ORDERS = {
+    "by_end": "coalesce(\"end\", '-infinity'::timestamptz) DESC, id DESC",
+    "slowest": "coalesce(\"end\" - start, '-178000000 years'::interval) DESC, id DESC",
+    "started_asc": "coalesce(start, 'infinity'::timestamptz) ASC, id ASC",
+}
+ERROR_TEXT = "u42 has"
+SEARCH_TEXT = "render"
+COUNT_LIMIT = 1000
 DESCRIPTIONS = {
     "newest": "newest 100, no filter",
     "task": f"task = {SCENARIO_TASK}",
@@ -31,7 +51,26 @@ DESCRIPTIONS = {
     "params": 'params @> {"region": "eu"}',
     "deep": "page ~500,000 runs deep, by cursor",
     "by_id": "one run by id",
+    "by_end": "newest 100 by end (END_DESC)",
+    "slowest": "slowest 100 (DURATION_DESC)",
+    "started_asc": "earliest started 100 (START_ASC)",
+    "within": "queuedWithin: the window's last day, on now()",
+    "error": f"errorContains {ERROR_TEXT!r} (trigram)",
+    "search": f"search {SEARCH_TEXT!r} (trigram)",
+    "approx_count": "approximateCount, no filter",
+    "count_up_to": f"countUpTo({COUNT_LIMIT}), state = failure",
 }
+
+
+def serves(target: str, scenario: str) -> bool:
+    """Whether ``target`` answers ``scenario``."""
+    if scenario in COMMON or target == "floor":
+        return True
+    if target == "peer":
+        return False
+    return scenario in OURS or target.startswith("ours-graphql")
+
+
 PARAMS_FILTER = {"region": "eu"}
 
 
@@ -43,6 +82,8 @@ class Fixtures:
     depth: int
     deep: Position
     run_id: str
+    within: str = "P1D"
+    """An ISO 8601 duration reaching from now to the window's last day."""
 
 
 async def load_fixtures(conn: asyncpg.Connection, table: str, rows: int) -> Fixtures:
@@ -54,7 +95,9 @@ async def load_fixtures(conn: asyncpg.Connection, table: str, rows: int) -> Fixt
         depth - 1,
     )
     assert row is not None, f"{table} has fewer than {depth} rows"
-    return Fixtures(table, depth, Position(row["queued"], row["id"]), row["id"])
+    latest = await conn.fetchval(f'SELECT now() - max(queued) FROM "{table}"')
+    within = f"P{latest.days + 1}D"
+    return Fixtures(table, depth, Position(row["queued"], row["id"]), row["id"], within)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +132,27 @@ def floor_query(scenario: str, fx: Fixtures) -> tuple[str, list[Any]]:
             ]
         case "deep":
             return f"{select} WHERE (queued, id) < ($1, $2) {order}", [
-                fx.deep.queued,
+                fx.deep.key,
                 fx.deep.id,
             ]
         case "by_id":
             return f"{select} WHERE id = $1", [fx.run_id]
+        case "by_end" | "slowest" | "started_asc":
+            limit = f"LIMIT {PAGE + 1}"
+            return f"{select} ORDER BY {SQL_ORDERS[scenario]} {limit}", []
+        case "within":
+            where = "WHERE queued >= now() - $1::text::interval"
+            return f"{select} {where} {order}", [fx.within]
+        case "error":
+            return f"{select} WHERE error_message ILIKE $1 {order}", [f"%{ERROR_TEXT}%"]
+        case "search":
+            where = "WHERE name ILIKE $1 OR id LIKE $2 OR error_message ILIKE $1"
+            return f"{select} {where} {order}", [f"%{SEARCH_TEXT}%", f"{SEARCH_TEXT}%"]
+        case "approx_count":
+            return f'EXPLAIN (FORMAT JSON) SELECT 1 FROM "{fx.table}"', []
+        case "count_up_to":
+            inner = f"SELECT 1 FROM \"{fx.table}\" WHERE state = 'failure'"
+            return f"SELECT count(*) FROM ({inner} LIMIT {COUNT_LIMIT}) s", []
     raise ValueError(scenario)
 
 
@@ -118,13 +177,24 @@ def rest_request(target: str, scenario: str, fx: Fixtures) -> HttpRequest:
             return HttpRequest("GET", "/tasks-history", {"cursor": cursor})
         case "by_id":
             return HttpRequest("GET", f"/tasks-history/{fx.run_id}")
+        case "by_end" | "slowest" | "started_asc":
+            params = base | {"order": SCENARIO_ORDERS[scenario]}
+            return HttpRequest("GET", "/tasks-history", params)
+        case "within":
+            params = base | {"queued_within": fx.within}
+            return HttpRequest("GET", "/tasks-history", params)
+        case "error":
+            params = base | {"error_contains": ERROR_TEXT}
+            return HttpRequest("GET", "/tasks-history", params)
+        case "search":
+            return HttpRequest("GET", "/tasks-history", base | {"search": SEARCH_TEXT})
     raise ValueError(scenario)
 
 
 def _peer_cursor(fx: Fixtures) -> str:
     """The cursor aio-fluid would return for the page ending at ``fx.deep``."""
     return Cursor(
-        entries=(CursorEntry("queued", fx.deep.queued),),
+        entries=(CursorEntry("queued", fx.deep.key),),
         limit=PAGE,
         filters={},
         search_text="",
@@ -155,12 +225,18 @@ _RUN_FIELDS = """
 #: A page as a Relay client asks for it, with one cursor (``endCursor``) like
 #: the REST answer's, not one per edge.
 _PAGE_QUERY = (
-    "query Page($first: Int!, $after: String, $filter: TaskRunFilter) {"
-    " runs(first: $first, after: $after, filter: $filter) {"
+    "query Page($first: Int!, $after: String, $filter: TaskRunFilter,"
+    " $orderBy: TaskRunOrder) {"
+    " runs(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {"
     " edges { node {" + _RUN_FIELDS + "} }"
     " pageInfo { hasNextPage endCursor } } }"
 )
 _RUN_QUERY = "query Run($id: String!) { run(id: $id) {" + _RUN_FIELDS + "} }"
+_COUNT_QUERY = (
+    "query Count($filter: TaskRunFilter, $limit: Int!) {"
+    " runs(filter: $filter) { countUpTo(limit: $limit) } }"
+)
+_APPROX_QUERY = "query Approx { runs { approximateCount } }"
 
 
 def graphql_cursor(fx: Fixtures) -> str:
@@ -186,6 +262,23 @@ def graphql_request(scenario: str, fx: Fixtures) -> HttpRequest:
         case "by_id":
             body = {"query": _RUN_QUERY, "variables": {"id": fx.run_id}}
             return HttpRequest("POST", "/tasks-graphql", body=body)
+        case "by_end" | "slowest" | "started_asc":
+            variables["orderBy"] = SCENARIO_ORDERS[scenario]
+        case "within":
+            variables["filter"] = {"queuedWithin": fx.within}
+        case "error":
+            variables["filter"] = {"errorContains": ERROR_TEXT}
+        case "search":
+            variables["filter"] = {"search": SEARCH_TEXT}
+        case "approx_count":
+            return HttpRequest("POST", "/tasks-graphql", body={"query": _APPROX_QUERY})
+        case "count_up_to":
+            count_vars = {"filter": {"state": ["FAILURE"]}, "limit": COUNT_LIMIT}
+            body = {
+                "query": _COUNT_QUERY,
+                "variables": count_vars,
+            }
+            return HttpRequest("POST", "/tasks-graphql", body=body)
         case _:
             raise ValueError(scenario)
     body = {"query": _PAGE_QUERY, "variables": variables}
@@ -198,6 +291,8 @@ def graphql_rows(scenario: str, payload: Any) -> int:
         raise AssertionError(f"GraphQL errors: {payload['errors']}")
     if scenario == "by_id":
         return 1 if payload["data"]["run"] else 0
+    if scenario in COUNTS:
+        return 1
     return len(payload["data"]["runs"]["edges"])
 
 

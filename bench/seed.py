@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from gql_history import HistoryStore, history_table
 from gql_history.db.engine import create_engine
+from gql_history.db.tables import all_indexes
 
 #: Bumped whenever the generated data changes, so older tables are reseeded.
 SEED_VERSION = 3
@@ -214,7 +215,7 @@ async def _load(dsn: str, conn: asyncpg.Connection, table_name: str, rows: int) 
     try:
         await store.create_tables()
         # build the secondary indexes after the load: drop, insert, recreate
-        index_names = [index.name for index in store.table.indexes]
+        index_names = [index.name for index in all_indexes(store.table)]
         for name in index_names:
             await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         blocks = -(-rows // BLOCK)

@@ -19,6 +19,19 @@ class InvalidQueryError(HistoryError, ValueError):
     """Raised when a history query is malformed: a page size, filter or cursor."""
 
 
+class SearchUnavailableError(InvalidQueryError):
+    """Raised when a text filter (``errorContains``, ``search``) is asked of a
+    database without the ``pg_trgm`` extension its indexes need."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "text search (`errorContains`, `search`) needs PostgreSQL's pg_trgm "
+            "extension: run `CREATE EXTENSION pg_trgm;` in the history's database "
+            "as a superuser (it ships with PostgreSQL's contrib modules), then "
+            "`gql-history upgrade` to create the trigram indexes"
+        )
+
+
 class InvalidCursorError(InvalidQueryError):
     """Raised when a pagination cursor is malformed, altered or from another order."""
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from fluid.utils.dates import utcnow
 
-from .core.cursor import CursorCodec, Position
+from .core.cursor import CursorCodec
 from .core.filters import RunFilter
 from .core.limits import QueryLimits
 from .core.paging import Page, PageRequest, RunOrder
@@ -81,6 +81,14 @@ class HistoryService:
         """How many runs ``run_filter`` matches."""
         return await self.store.count(run_filter)
 
+    async def count_up_to(self, run_filter: RunFilter | None, limit: int) -> int:
+        """How many runs ``run_filter`` matches, up to ``limit``."""
+        return await self.store.count_up_to(run_filter, limit)
+
+    async def approximate_count(self, run_filter: RunFilter | None) -> int:
+        """The database planner's estimate of how many runs ``run_filter`` matches."""
+        return await self.store.approximate_count(run_filter)
+
     async def run(self, run_id: str) -> RunRecord | None:
         """The run with ``run_id``, or ``None``."""
         return await self.store.get(run_id)
@@ -91,7 +99,7 @@ class HistoryService:
 
     def cursor(self, order: RunOrder, run: RunRecord, extra: object = None) -> str:
         """The cursor of ``run`` in ``order``, carrying ``extra`` if given."""
-        return self.cursors.encode(order, Position(run.queued, run.id), extra)
+        return self.cursors.encode(order, order.position(run), extra)
 
     # Lineage
 

@@ -122,3 +122,11 @@ async def graphql(history_app: FastAPI) -> AsyncIterator[GraphQL]:
     transport = httpx.ASGITransport(history_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield GraphQL(client)
+
+
+@pytest.fixture(scope="module")
+async def rest(history_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client of ``history_app`` (its REST routes)."""
+    transport = httpx.ASGITransport(history_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client

@@ -1,6 +1,7 @@
 """Opaque, integrity-checked keyset cursors.
 
-A cursor holds the keyset position ``(queued, id)``, the order it belongs to
+A cursor holds the keyset position ``(key, id)`` (the key being the run's
+``queued``, ``start``, ``end`` or duration, by order), the order it belongs to
 and, for the REST route, the query it continues. It is signed with a keyed
 hash so an altered or forged cursor is rejected instead of silently paging
 somewhere else.
@@ -21,13 +22,16 @@ from .text import storable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SIGNATURE_BYTES = 12
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A row's place in the keyset order ``(queued, id)``."""
+    """A row's place in a keyset order ``(key, id)``."""
 
-    queued: datetime
+    key: datetime | timedelta | None
+    """The run's value of the order's key: a time, a duration, or None for a
+    run without one (not started, not ended)."""
     id: str
 
 
@@ -44,8 +48,7 @@ class CursorCodec:
 
     def encode(self, order: str, position: Position, extra: Any = None) -> str:
         """A cursor for ``position`` in ``order``, carrying ``extra`` if given."""
-        micros = (position.queued - _EPOCH) // timedelta(microseconds=1)
-        body: list[Any] = [order, micros, position.id]
+        body: list[Any] = [order, _encode_key(position.key), position.id]
         if extra is not None:
             body.append(extra)
         payload = json.dumps(body, separators=(",", ":")).encode()
@@ -53,29 +56,56 @@ class CursorCodec:
 
     def decode(self, cursor: str, order: str) -> tuple[Position, Any]:
         """The position and extra data of ``cursor``, which must be for ``order``."""
+        cursor_order, position, extra = self.decode_any(cursor)
+        if cursor_order != order:
+            raise InvalidCursorError(
+                f"this cursor belongs to the {cursor_order} order, not {order}"
+            )
+        return position, extra
+
+    def decode_any(self, cursor: str) -> tuple[str, Position, Any]:
+        """The order, position and extra data of ``cursor``, whatever its order."""
         try:
             raw = _b64decode(cursor)
             signature, payload = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
             if not hmac.compare_digest(signature, self._sign(payload)):
                 raise ValueError("bad signature")
-            cursor_order, micros, run_id, *rest = json.loads(payload)
-            queued = _EPOCH + timedelta(microseconds=int(micros))
-            if not isinstance(run_id, str) or not storable(run_id) or len(rest) > 1:
+            cursor_order, key, run_id, *rest = json.loads(payload)
+            if not isinstance(run_id, str) or not storable(run_id):
+                raise ValueError("bad body")
+            position = Position(_decode_key(key), run_id)
+            if not isinstance(cursor_order, str) or len(rest) > 1:
                 raise ValueError("bad body")
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidCursorError(
                 "invalid cursor: pass a cursor exactly as a previous page returned it"
             ) from exc
-        if cursor_order != order:
-            raise InvalidCursorError(
-                f"this cursor belongs to the {cursor_order} order, not {order}"
-            )
-        return Position(queued, run_id), rest[0] if rest else None
+        return cursor_order, position, rest[0] if rest else None
 
     def _sign(self, payload: bytes) -> bytes:
         return hashlib.blake2b(
             payload, key=self.secret, digest_size=_SIGNATURE_BYTES
         ).digest()
+
+
+def _encode_key(key: datetime | timedelta | None) -> Any:
+    """A time as microseconds since the epoch, a duration as a list of its
+    microseconds, None as null: the key's kind is in the cursor itself."""
+    if key is None:
+        return None
+    if isinstance(key, timedelta):
+        return [key // _MICROSECOND]
+    return (key - _EPOCH) // _MICROSECOND
+
+
+def _decode_key(key: Any) -> datetime | timedelta | None:
+    if key is None:
+        return None
+    if isinstance(key, list) and len(key) == 1:
+        return timedelta(microseconds=int(key[0]))
+    if isinstance(key, int):
+        return _EPOCH + timedelta(microseconds=key)
+    raise ValueError("bad key")
 
 
 def _b64encode(data: bytes) -> str:

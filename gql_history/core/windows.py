@@ -70,13 +70,16 @@ def stats_window(
     now: datetime,
     max_buckets: int,
 ) -> StatsWindow:
-    """The window of ``run_filter``'s ``queued_after``/``queued_before``, open
-    ends set to now and to ``DEFAULT_BUCKETS`` before it; raises
+    """The window of ``run_filter``'s ``queued_after`` (else ``queued_within``
+    before now)/``queued_before``, open ends set to now and to
+    ``DEFAULT_BUCKETS`` before it; raises
     ``InvalidQueryError`` if it would hold more than ``max_buckets`` buckets."""
     given = run_filter or RunFilter()
     end = as_utc(given.queued_before) if given.queued_before else as_utc(now)
     if given.queued_after:
         start = as_utc(given.queued_after)
+    elif given.queued_within:
+        start = as_utc(now) - given.queued_within
     else:
         start = floor(end, bucket) - bucket.step * (DEFAULT_BUCKETS[bucket] - 1)
     if start > end:

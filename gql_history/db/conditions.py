@@ -103,6 +103,11 @@ class _Compiler:
         if f.queued_before is not None:
             shape.append("before")
             parts.append(c.queued <= self.bind(as_utc(f.queued_before), c.queued.type))
+        if f.queued_within is not None:
+            shape.append("within")
+            # the database's clock: a saved view keeps meaning "the last hour"
+            since = sa.func.now() - self.bind(f.queued_within, sa.Interval())
+            parts.append(c.queued >= since)
         if f.params is not None:
             if not isinstance(f.params, Mapping):
                 raise InvalidQueryError("params must be a JSON object")
@@ -110,6 +115,10 @@ class _Compiler:
             parts.append(c.params.contains(self.bind(dict(f.params), c.params.type)))
         if f.tags is not None:
             parts.append(self.tags(f.tags))
+        if f.error_contains is not None:
+            parts.append(self.error_contains(f.error_contains))
+        if f.search is not None:
+            parts.append(self.search(f.search))
         if f.from_run_id is not None:
             parts.append(self.lineage("from_run_id", f.from_run_id))
         if f.root_run_id is not None:
@@ -152,11 +161,38 @@ class _Compiler:
         stored = self.c.tags.overlap(self.bind(list(tags), self.c.tags.type))
         return sa.or_(stored, sa.and_(self.c.tags.is_(None), by_live_task))
 
+    def error_contains(self, text: str) -> sa.ColumnElement[bool]:
+        """Runs whose error message holds ``text``, in any case."""
+        self.shape.append("error")
+        if "error_message" not in self.present:
+            return sa.false()
+        pattern = self.bind(f"%{_escape_like(text)}%", sa.Text())
+        return self.c.error_message.ilike(pattern)
+
+    def search(self, text: str) -> sa.ColumnElement[bool]:
+        """Runs whose task name or error message holds ``text`` (any case),
+        or whose id starts with it: each served by a trigram index."""
+        self.shape.append(("search", "error_message" in self.present))
+        escaped = _escape_like(text)
+        within = self.bind(f"%{escaped}%", sa.Text())
+        parts = [
+            self.c.name.ilike(within),
+            self.c.id.like(self.bind(f"{escaped}%", sa.Text())),
+        ]
+        if "error_message" in self.present:
+            parts.append(self.c.error_message.ilike(within))
+        return sa.or_(*parts)
+
     def lineage(self, column: str, run_id: str) -> sa.ColumnElement[bool]:
         self.shape.append(column)
         if column not in self.present:
             return sa.false()
         return self.c[column] == self.bind(run_id, self.c[column].type)
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (escape ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def text_array(values: Collection[str]) -> sa.BindParameter[list[str]]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .tables import extension_columns
+from .tables import all_indexes, extension_columns
+
+logger = logging.getLogger(__name__)
 
 
 async def column_names(engine: AsyncEngine, table: sa.Table) -> frozenset[str]:
@@ -50,9 +55,50 @@ async def _column_names(conn: AsyncConnection, table: sa.Table) -> frozenset[str
     return frozenset(names)
 
 
+async def has_extension(engine: AsyncEngine, name: str) -> bool:
+    """Whether the extension ``name`` is installed in the database."""
+    async with engine.connect() as conn:
+        return await _has_extension(conn, name)
+
+
+async def _has_extension(conn: AsyncConnection, name: str) -> bool:
+    query = sa.text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = :n)")
+    return bool((await conn.execute(query, {"n": name})).scalar())
+
+
+async def _install_extensions(conn: AsyncConnection, names: set[str]) -> set[str]:
+    """Of the extensions ``names``, those installed once this has tried to
+    install the missing ones (which needs the privilege; else they stay out)."""
+    installed = set()
+    for name in sorted(names):
+        if not await _has_extension(conn, name):
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        sa.text(f'CREATE EXTENSION IF NOT EXISTS "{name}"')
+                    )
+            except DBAPIError:
+                logger.warning(
+                    "PostgreSQL extension %s could not be installed: text search "
+                    "stays unavailable until a superuser runs CREATE EXTENSION %s",
+                    name,
+                    name,
+                )
+                continue
+        installed.add(name)
+    return installed
+
+
 async def _create_indexes(conn: AsyncConnection, table: sa.Table) -> None:
-    """The indexes of ``table`` whose columns it has (all, once upgraded)."""
+    """The indexes of ``table`` whose columns (and extension) it has: all,
+    once upgraded, where the extensions can be installed."""
     present = await _column_names(conn, table)
-    for index in table.indexes:
-        if {c.name for c in index.columns} <= present:
+    indexes = all_indexes(table)
+    wanted = {index.info["extension"] for index in indexes if "extension" in index.info}
+    extensions = await _install_extensions(conn, wanted)
+    for index in indexes:
+        if index.info.get("extension", None) not in {None, *extensions}:
+            continue
+        # a functional index lists its expressions' constants among columns
+        if {c.name for c in index.columns if isinstance(c, sa.Column)} <= present:
             await conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))

@@ -1,8 +1,10 @@
-"""Keyset page statements over ``(queued, id)``: a filtered page, and the
-children pages of many parents at once.
+"""Keyset page statements over ``(key, id)``: a filtered page in any order,
+and the children pages of many parents at once (by ``queued``).
 
-The start position and the row limit are parameters (``start_queued``,
+The start position and the row limit are parameters (``start_key``,
 ``start_id``, ``limit``), so pages of every size and start share a statement.
+A key that may be null (``start``, ``end``, duration) is compared as its
+index holds it, null replaced by what sorts last in the order.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..core.cursor import Position
+from ..core.paging import RunOrder
+from .tables import missing_key, order_key
+
+_QUEUED = RunOrder.QUEUED_ASC
 
 #: A page's row limit, a parameter: pages of every size share a statement.
 LIMIT = sa.bindparam("limit", type_=sa.Integer)
@@ -22,7 +28,7 @@ def start_params(start: Position | None) -> dict[str, Any]:
     """The parameters of a page starting past ``start``."""
     if start is None:
         return {}
-    return {"start_queued": start.queued, "start_id": start.id}
+    return {"start_key": start.key, "start_id": start.id}
 
 
 def page_statement(
@@ -30,32 +36,36 @@ def page_statement(
     select: sa.Select[Any],
     condition: sa.ColumnElement[bool],
     *,
-    descending: bool,
+    order: RunOrder,
+    backward: bool,
     has_start: bool,
     probe: bool,
 ) -> sa.Select[Any]:
     """The statement of a page of ``select`` (the run columns) where
-    ``condition`` holds.
+    ``condition`` holds, read in ``order`` or, ``backward``, against it.
 
     With ``probe``, the probe for a row at or before the start is the left
     side of a lateral join, so the statement returns one row (of NULLs but
     for the probe, ``_has_before``, last) even when the page is empty.
     """
+    descending = order.descending != backward
+    c = table.c
     query = select.where(condition)
     if has_start:
-        query = query.where(_past(table.c, descending, inclusive=False))
-    query = query.order_by(*_order_by(table.c, descending)).limit(LIMIT)
+        query = query.where(_past(c, order, descending, inclusive=False))
+    query = query.order_by(*_order_by(c, order, descending)).limit(LIMIT)
     if not probe:
         return query
-    before = _past(table.c, not descending, inclusive=True)
+    before = _past(c, order, not descending, inclusive=True)
     probe_query = sa.select(
-        sa.exists(sa.select(table.c.id).where(condition, before)).label("_has_before")
+        sa.exists(sa.select(c.id).where(condition, before)).label("_has_before")
     ).subquery("probe")
     page = query.subquery("page").lateral()
+    # the outer order restates the page's on its columns (no key column)
     return (
         sa.select(*page.c, probe_query.c._has_before)
         .select_from(probe_query.outerjoin(page, sa.true()))
-        .order_by(*_order_by(page.c, descending))
+        .order_by(*_order_by(page.c, order, descending))
     )
 
 
@@ -80,34 +90,45 @@ def children_statement(
     )
     page = select.where(c.from_run_id == parents.c.parent_id)
     if has_start:
-        page = page.where(_past(c, descending, inclusive=False))
-    lateral = page.order_by(*_order_by(c, descending)).limit(LIMIT).lateral("page")
+        page = page.where(_past(c, _QUEUED, descending, inclusive=False))
+    lateral = (
+        page.order_by(*_order_by(c, _QUEUED, descending)).limit(LIMIT).lateral("page")
+    )
     columns: list[Any] = [*lateral.c, parents.c.parent_id]
     if probe:
-        before = _past(c, not descending, inclusive=True)
+        before = _past(c, _QUEUED, not descending, inclusive=True)
         earlier = sa.select(c.id).where(c.from_run_id == parents.c.parent_id, before)
         columns.append(sa.exists(earlier).label("_has_before"))
     return (
         sa.select(*columns)
         .select_from(parents.outerjoin(lateral, sa.true()))
-        .order_by(parents.c.parent_id, *_order_by(lateral.c, descending))
+        .order_by(parents.c.parent_id, *_order_by(lateral.c, _QUEUED, descending))
     )
 
 
-def _past(c: Any, descending: bool, *, inclusive: bool) -> sa.ColumnElement[bool]:
-    """Rows after the start position when reading ``descending`` (or
-    ascending)."""
-    key = sa.tuple_(c.queued, c.id)
-    bound = sa.tuple_(
-        sa.bindparam("start_queued", type_=c.queued.type),
-        sa.bindparam("start_id", type_=c.id.type),
-    )
+def _past(
+    c: Any, order: RunOrder, descending: bool, *, inclusive: bool
+) -> sa.ColumnElement[bool]:
+    """Rows after the start position when reading ``order``'s keyset
+    ``descending`` (or ascending)."""
+    key = sa.tuple_(order_key(c, order.key, order.descending), c.id)
+    bound = sa.tuple_(_start_key(c, order), sa.bindparam("start_id", type_=c.id.type))
     if descending:
         return key <= bound if inclusive else key < bound
     return key >= bound if inclusive else key > bound
 
 
-def _order_by(c: Any, descending: bool) -> tuple[Any, ...]:
+def _start_key(c: Any, order: RunOrder) -> sa.ColumnElement[Any]:
+    """The ``start_key`` parameter as the order's key compares it."""
+    if order.key == "queued":
+        return sa.bindparam("start_key", type_=c.queued.type)
+    type_ = sa.Interval() if order.key == "duration" else c.queued.type
+    param = sa.bindparam("start_key", type_=type_)
+    return sa.func.coalesce(param, missing_key(order.key, order.descending))
+
+
+def _order_by(c: Any, order: RunOrder, descending: bool) -> tuple[Any, ...]:
+    key = order_key(c, order.key, order.descending)
     if descending:
-        return c.queued.desc(), c.id.desc()
-    return c.queued.asc(), c.id.asc()
+        return key.desc(), c.id.desc()
+    return key.asc(), c.id.asc()

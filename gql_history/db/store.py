@@ -7,6 +7,7 @@ Statements are built by their own modules (``keyset``, ``upserts``,
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -24,14 +25,15 @@ from ..core.paging import Page, RunOrder
 from ..core.records import RUN_FIELDS, RunRecord
 from ..core.tasks import LiveTasks
 from ..core.text import storable
+from ..errors import SearchUnavailableError
 from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
-from .keyset import children_statement, page_statement, start_params
+from .keyset import LIMIT, children_statement, page_statement, start_params
 from .notifications import channel_for
 from .retention import prune_statement
 from .statements import CompiledReads, RunRow, run_records
-from .tables import history_table
+from .tables import TRIGRAM_EXTENSION, history_table
 from .upserts import write_runs
 
 
@@ -54,6 +56,7 @@ class HistoryStore:
         self.live_tasks = live_tasks or LiveTasks()
         self.reads = CompiledReads(engine)
         self._present: frozenset[str] | None = None
+        self._searchable: bool | None = None
         self._select_runs: tuple[frozenset[str], sa.Select[Any]] | None = None
 
     @property
@@ -66,7 +69,7 @@ class HistoryStore:
     async def create_tables(self) -> None:
         """Create the table, its enum type and indexes where missing."""
         await ddl.create_tables(self.engine, self.table)
-        self._present = None
+        self._present = self._searchable = None
 
     async def upgrade_tables(self) -> list[str]:
         """Add gql_history's columns and indexes to a TaskDbPlugin table.
@@ -74,7 +77,7 @@ class HistoryStore:
         Idempotent; returns the names of the columns it added.
         """
         added = await ddl.upgrade_tables(self.engine, self.table)
-        self._present = None
+        self._present = self._searchable = None
         return added
 
     async def present_columns(self) -> frozenset[str]:
@@ -82,6 +85,16 @@ class HistoryStore:
         if self._present is None:
             self._present = await ddl.column_names(self.engine, self.table)
         return self._present
+
+    async def check_search(self, run_filter: RunFilter | None) -> None:
+        """Raise ``SearchUnavailableError`` if ``run_filter`` searches text
+        and the database lacks the trigram extension (checked once)."""
+        if run_filter is None or not run_filter.searches_text():
+            return
+        if self._searchable is None:
+            self._searchable = await ddl.has_extension(self.engine, TRIGRAM_EXTENSION)
+        if not self._searchable:
+            raise SearchUnavailableError()
 
     # Writes
 
@@ -156,6 +169,41 @@ class HistoryStore:
         rows = await self.reads.fetch(read, bound.values)
         return int(rows[0][0])
 
+    async def count_up_to(self, run_filter: RunFilter | None, limit: int) -> int:
+        """How many runs ``run_filter`` matches, counting no further than
+        ``limit``: reads at most ``limit`` index entries, however many match."""
+        bound = await self.bound(run_filter)
+        read = self.reads.get(
+            ("count_up_to", bound.shape),
+            lambda: sa.select(sa.func.count()).select_from(
+                sa.select(sa.literal_column("1").label("one"))
+                .select_from(self.table)
+                .where(bound.condition)
+                .limit(LIMIT)
+                .subquery("matching")
+            ),
+        )
+        rows = await self.reads.fetch(read, {**bound.values, "limit": limit})
+        return int(rows[0][0])
+
+    async def approximate_count(self, run_filter: RunFilter | None) -> int:
+        """The planner's estimate of how many runs ``run_filter`` matches:
+        ``EXPLAIN`` of the filtered select, its plan's rows (no row is read)."""
+        bound = await self.bound(run_filter)
+        read = self.reads.get(
+            ("estimate", bound.shape),
+            lambda: (
+                sa.select(sa.literal_column("1"))
+                .select_from(self.table)
+                .where(bound.condition)
+            ),
+        )
+        explain = replace(read, sql=f"EXPLAIN (FORMAT JSON) {read.sql}")
+        rows = await self.reads.fetch(explain, bound.values)
+        plan = rows[0][0]
+        [top] = json.loads(plan) if isinstance(plan, str) else plan
+        return int(top["Plan"]["Plan Rows"])
+
     async def page(
         self,
         run_filter: RunFilter | None,
@@ -173,17 +221,17 @@ class HistoryStore:
         ``probe_before`` the same statement checks for a run at or before
         ``start``, which a Relay connection needs for its other page flag.
         """
-        descending = (order is RunOrder.QUEUED_DESC) != backward
         bound = await self.bound(run_filter)
         select = await self.select_runs()
         probe = start is not None and probe_before
         read = self.reads.get(
-            ("page", bound.shape, descending, start is not None, probe),
+            ("page", bound.shape, order, backward, start is not None, probe),
             lambda: page_statement(
                 self.table,
                 select,
                 bound.condition,
-                descending=descending,
+                order=order,
+                backward=backward,
                 has_start=start is not None,
                 probe=probe,
             ),
@@ -259,6 +307,7 @@ class HistoryStore:
 
     async def condition(self, run_filter: RunFilter | None) -> sa.ColumnElement[bool]:
         """The SQL condition for ``run_filter`` on this table."""
+        await self.check_search(run_filter)
         return filter_condition(
             self.table,
             run_filter,
@@ -269,6 +318,7 @@ class HistoryStore:
     async def bound(self, run_filter: RunFilter | None) -> BoundFilter:
         """``condition`` with named parameters, and the shape of its SQL on
         this table (the columns it has are part of it)."""
+        await self.check_search(run_filter)
         present = await self.present_columns()
         bound = bound_filter(
             self.table, run_filter, present=present, live_tasks=self.live_tasks

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from ..core.names import DEFAULT_TABLE_NAME
+
+#: What a missing key sorts as, so that runs without one come last whichever
+#: way an order runs: a constant in the index and in every page statement.
+_MISSING_TIME = {
+    True: sa.literal_column("'-infinity'::timestamptz", sa.DateTime(timezone=True)),
+    False: sa.literal_column("'infinity'::timestamptz", sa.DateTime(timezone=True)),
+}
+_MISSING_DURATION = {
+    True: sa.literal_column("'-178000000 years'::interval", sa.Interval),
+    False: sa.literal_column("'178000000 years'::interval", sa.Interval),
+}
+#: The extension the trigram indexes of text search need; an index that
+#: needs it says so in its ``info``.
+TRIGRAM_EXTENSION = "pg_trgm"
+#: Columns text search reads, each with a trigram index.
+SEARCHED_COLUMNS = ("name", "id", "error_message")
+#: The keys of the orders ``queued`` (never null) is not.
+NULLABLE_KEYS = ("start", "end", "duration")
 
 #: Columns TaskDbPlugin creates; a table that has only these is served as is.
 LEGACY_COLUMNS = frozenset(
@@ -38,7 +58,7 @@ def history_table(
     """
     if table_name in metadata.tables:
         return metadata.tables[table_name]
-    return sa.Table(
+    table = sa.Table(
         table_name,
         metadata,
         sa.Column("id", sa.String(32), primary_key=True),
@@ -72,6 +92,51 @@ def history_table(
             postgresql_where=sa.text("from_run_id IS NOT NULL AND from_run_id <> ''"),
         ),
     )
+    for key in NULLABLE_KEYS:
+        for descending in (True, False):
+            suffix = "desc" if descending else "asc"
+            parts = (order_key(table.c, key, descending), table.c.id)
+            sa.Index(
+                f"ix_{table_name}_{key}_{suffix}_id",
+                *(part.desc() if descending else part for part in parts),
+            )
+    search = []
+    for name in SEARCHED_COLUMNS:
+        index = sa.Index(
+            f"ix_{table_name}_{name}_trgm",
+            table.c[name],
+            postgresql_using="gin",
+            postgresql_ops={name: "gin_trgm_ops"},
+            info={"extension": TRIGRAM_EXTENSION},
+        )
+        # kept off ``table.indexes``: ``table.create`` (and Alembic) would
+        # fail where the extension is missing; the DDL adds them where it is
+        table.indexes.discard(index)
+        search.append(index)
+    table.info["search_indexes"] = tuple(search)
+    return table
+
+
+def all_indexes(table: sa.Table) -> list[sa.Index]:
+    """The indexes of ``table``, with those that need an extension."""
+    return [*table.indexes, *table.info.get("search_indexes", ())]
+
+
+def order_key(c: Any, key: str, descending: bool) -> sa.ColumnElement[Any]:
+    """The SQL of an order's key (``queued``, ``start``, ``end`` or
+    ``duration``), null replaced by what sorts last in that direction: the
+    same expression the order's index holds."""
+    if key == "queued":
+        return c.queued  # type: ignore[no-any-return]
+    if key == "duration":
+        return sa.func.coalesce(c.end - c.start, missing_key(key, descending))
+    return sa.func.coalesce(c[key], missing_key(key, descending))
+
+
+def missing_key(key: str, descending: bool) -> sa.ColumnElement[Any]:
+    """What a run without ``key`` sorts as in an order running ``descending``."""
+    missing = _MISSING_DURATION if key == "duration" else _MISSING_TIME
+    return missing[descending]
 
 
 def extension_columns(table: sa.Table) -> list[sa.Column[object]]:

@@ -63,7 +63,11 @@ class TaskPriority(enum.Enum):
 
 @strawberry.enum(
     name="TaskRunOrder",
-    description="The order of a connection of runs; ties on `queued` break by id.",
+    description=(
+        "The order of a connection of runs; ties on the key break by id. Runs "
+        "without the key (no `start` or `end` yet, so no `duration`) come last "
+        "in both directions. Each order is served by an index of its own."
+    ),
 )
 class TaskRunOrder(enum.Enum):
     QUEUED_DESC = strawberry.enum_value(
@@ -71,6 +75,27 @@ class TaskRunOrder(enum.Enum):
     )
     QUEUED_ASC = strawberry.enum_value(
         RunOrder.QUEUED_ASC, description="Earliest queued first."
+    )
+    START_DESC = strawberry.enum_value(
+        RunOrder.START_DESC,
+        description="Most recently started first; runs not started last.",
+    )
+    START_ASC = strawberry.enum_value(
+        RunOrder.START_ASC, description="Earliest started first; runs not started last."
+    )
+    END_DESC = strawberry.enum_value(
+        RunOrder.END_DESC, description="Most recently ended first; runs not ended last."
+    )
+    END_ASC = strawberry.enum_value(
+        RunOrder.END_ASC, description="Earliest ended first; runs not ended last."
+    )
+    DURATION_DESC = strawberry.enum_value(
+        RunOrder.DURATION_DESC,
+        description="Slowest first; runs without a duration (not ended) last.",
+    )
+    DURATION_ASC = strawberry.enum_value(
+        RunOrder.DURATION_ASC,
+        description="Fastest first; runs without a duration (not ended) last.",
     )
 
 

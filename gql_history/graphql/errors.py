@@ -21,6 +21,7 @@ from strawberry.types import StreamExecutionResult
 from ..errors import (
     InvalidQueryError,
     LiveUpdatesError,
+    SearchUnavailableError,
     SubscriberTooSlowError,
 )
 
@@ -32,6 +33,8 @@ INTERNAL_MESSAGE = "Internal server error: the request could not be completed."
 #: A live subscription ended: subscribe again with ``since`` to resume it.
 SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 LIVE_UPDATES_INTERRUPTED = "LIVE_UPDATES_INTERRUPTED"
+#: A text filter on a database without pg_trgm (the message says how to add it).
+SEARCH_UNAVAILABLE = "SEARCH_UNAVAILABLE"
 
 #: Errors carrying a message meant for the client.
 _USER_ERRORS = (
@@ -52,6 +55,8 @@ def code_error(error: GraphQLError) -> GraphQLError:
     if error.extensions and "code" in error.extensions:
         return error
     original = error.original_error
+    if isinstance(original, SearchUnavailableError):
+        return _coded(error, error.message, SEARCH_UNAVAILABLE)
     if original is None or isinstance(original, _USER_ERRORS):
         return _coded(error, error.message, BAD_USER_INPUT)
     if isinstance(original, RecursionError):  # a document nesting absurdly deep

@@ -11,7 +11,7 @@ import strawberry
 from fluid import scheduler
 from strawberry.scalars import JSON
 
-from ..core.filters import RunFilter
+from ..core.filters import RunFilter, parse_duration
 from ..errors import InvalidQueryError
 from .enums import TaskPriority, TaskState
 
@@ -40,6 +40,15 @@ class TaskRunFilter:
         default=strawberry.UNSET,
         description="Runs queued at or before this time (inclusive).",
     )
+    queued_within: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "Runs queued within this ISO 8601 duration before now, on the "
+            'database\'s clock, e.g. `"PT1H"` (the last hour), `"P7D"`, '
+            '`"P1DT12H"` (a month counts 30 days, a year 365): a saved view '
+            "keeps meaning the latest runs."
+        ),
+    )
     params: JSON | None = strawberry.field(
         default=strawberry.UNSET,
         description=(
@@ -50,6 +59,20 @@ class TaskRunFilter:
     tags: list[str] | None = strawberry.field(
         default=strawberry.UNSET,
         description="Runs of tasks carrying any of these tags.",
+    )
+    error_contains: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "Runs whose error message contains this text, in any case (a "
+            "trigram index serves it: PostgreSQL's pg_trgm extension)."
+        ),
+    )
+    search: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "Runs whose task name or error message contains this text (any "
+            "case), or whose run id starts with it (trigram indexes, pg_trgm)."
+        ),
     )
     parent_run_id: str | None = strawberry.field(
         default=strawberry.UNSET, description="Runs queued by the run with this id."
@@ -109,6 +132,7 @@ def _convert(f: TaskRunFilter, depth: int, max_depth: int) -> RunFilter:
             f"not {_json_kind(params)}"
         )
     state, priority, negate = given(f.state), given(f.priority), given(f.not_)
+    within = given(f.queued_within)
 
     def subs(filters: list[TaskRunFilter] | None) -> list[RunFilter] | None:
         if filters is None:
@@ -127,8 +151,11 @@ def _convert(f: TaskRunFilter, depth: int, max_depth: int) -> RunFilter:
         ),
         queued_after=given(f.queued_after),
         queued_before=given(f.queued_before),
+        queued_within=None if within is None else parse_duration(within),
         params=params,
         tags=given(f.tags),
+        error_contains=given(f.error_contains),
+        search=given(f.search),
         from_run_id=given(f.parent_run_id),
         root_run_id=given(f.root_run_id),
         all_of=subs(given(f.and_)),

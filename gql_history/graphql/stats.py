@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from fluid import scheduler
+from strawberry.types.nodes import SelectedField
 
 from ..core.filters import RunFilter
 from ..core.windows import Bucket, StatsWindow
@@ -31,10 +32,38 @@ class StateCount:
     count: int = strawberry.field(description="How many runs are in it.")
 
 
+@strawberry.type(
+    description="Percentiles of the durations of a task's runs that ran (seconds)."
+)
+class DurationPercentiles:
+    p50: float | None = strawberry.field(description="The median (interpolated).")
+    p95: float | None = strawberry.field(
+        description="The 95th percentile (interpolated)."
+    )
+    p99: float | None = strawberry.field(
+        description="The 99th percentile (interpolated)."
+    )
+
+
 @strawberry.type(description="How many runs a task has.")
 class TaskCount:
     task: str = strawberry.field(description="The task's name.")
     count: int = strawberry.field(description="How many runs it has.")
+    by_state: list[StateCount] | None = strawberry.field(
+        default=None,
+        description="How many of them are in each state (states with any, in "
+        "lifecycle order); in `runStats.byTask` only, else null.",
+    )
+    failure_rate: float | None = strawberry.field(
+        default=None,
+        description="Failures among the runs that succeeded or failed (0 to 1); "
+        "null without any, and outside `runStats.byTask`.",
+    )
+    duration: DurationPercentiles | None = strawberry.field(
+        default=None,
+        description="Percentiles of the durations of its runs that ran (not the "
+        "rate-limited), computed in SQL; in `runStats.byTask` only, else null.",
+    )
 
 
 @strawberry.type(description="How many runs carry a tag.")
@@ -66,6 +95,11 @@ class StatsPoint:
     total: int = strawberry.field(description="How many runs were queued in it.")
     by_state: list[StateCount] = strawberry.field(
         description="How many of them are in each state (states with any)."
+    )
+    duration: DurationPercentiles | None = strawberry.field(
+        default=None,
+        description="Percentiles of the durations of its runs that ran, in SQL "
+        "(computed only when selected; all null in a bucket without any).",
     )
 
 
@@ -100,11 +134,26 @@ class TaskRunStats:
         return _state_counts(await self._by_state())
 
     @strawberry.field(
-        description="How many runs each task has, most first (the 1,000 busiest)."
+        description="How many runs each task has, most first (the 1,000 busiest), "
+        "with its counts per state, failure rate and duration percentiles "
+        "(read only when selected)."
     )
-    async def by_task(self) -> list[TaskCount]:
+    async def by_task(self, info: strawberry.Info) -> list[TaskCount]:
         counts = await self.service.stats.by_task(self.window)
-        return [TaskCount(task=name, count=count) for name, count in counts]
+        if not _asks_details(info):
+            return [TaskCount(task=name, count=count) for name, count in counts]
+        names = [name for name, _ in counts]
+        details = await self.service.stats.task_details(self.window, names)
+        return [
+            TaskCount(
+                task=name,
+                count=count,
+                by_state=_state_counts(details[name].by_state),
+                failure_rate=details[name].failure_rate,
+                duration=_percentiles(details[name].percentiles),
+            )
+            for name, count in counts
+        ]
 
     @strawberry.field(description="Durations of the finished runs that ran.")
     async def duration(self) -> DurationStats:
@@ -117,12 +166,21 @@ class TaskRunStats:
         description="Runs per state in each bucket of the window, oldest first, "
         "empty buckets included."
     )
-    async def series(self) -> list[StatsPoint]:
+    async def series(self, info: strawberry.Info) -> list[StatsPoint]:
+        stats = self.service.stats
+        percentiles = None
+        if _asks(info, "duration"):
+            percentiles = await stats.series_percentiles(self.window)
         return [
             StatsPoint(
-                start=start, total=sum(counts.values()), by_state=_state_counts(counts)
+                start=start,
+                total=sum(counts.values()),
+                by_state=_state_counts(counts),
+                duration=None
+                if percentiles is None
+                else _percentiles(percentiles.get(start, (None, None, None))),
             )
-            for start, counts in await self.service.stats.series(self.window)
+            for start, counts in await stats.series(self.window)
         ]
 
     def _by_state(self) -> Awaitable[dict[scheduler.TaskState, int]]:
@@ -164,6 +222,35 @@ async def task_tags(
     """The tag facet of ``run_filter``."""
     counts = await service.task_tags(run_filter)
     return [TagCount(tag=tag, count=count) for tag, count in counts]
+
+
+def _percentiles(values: tuple[float | None, ...]) -> DurationPercentiles:
+    p50, p95, p99 = values
+    return DurationPercentiles(p50=p50, p95=p95, p99=p99)
+
+
+#: ``TaskCount`` fields a plain count by task fills.
+_PLAIN = frozenset(("task", "count", "__typename"))
+
+
+def _asks_details(info: strawberry.Info) -> bool:
+    """Whether the selection under this field reaches past task and count
+    (a fragment counts as asking)."""
+    return any(
+        not isinstance(s, SelectedField) or s.name not in _PLAIN
+        for field in info.selected_fields
+        for s in field.selections
+    )
+
+
+def _asks(info: strawberry.Info, name: str) -> bool:
+    """Whether the selection under this field names ``name`` (or holds a
+    fragment, which may)."""
+    return any(
+        not isinstance(s, SelectedField) or s.name == name
+        for field in info.selected_fields
+        for s in field.selections
+    )
 
 
 def _state_counts(counts: dict[scheduler.TaskState, int]) -> list[StateCount]:

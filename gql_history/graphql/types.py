@@ -20,6 +20,7 @@ from strawberry.scalars import JSON
 from ..core.filters import RunFilter
 from ..core.paging import EMPTY_PAGE, Page, PageRequest, RunOrder
 from ..core.records import RunRecord
+from ..errors import InvalidQueryError
 from .context import HistoryContext, history_context
 from .enums import TaskPriority, TaskRunOrder, TaskState
 from .inputs import given
@@ -166,7 +167,18 @@ class TaskRun(relay.Node):
         if _reads_page(selected):
             probe = _needs_probe(request, selected)
             page = await loaders.children.load((self.run_id, request, probe))
-        return TaskRunConnection.from_page(page, request, service, selected, count)
+        return TaskRunConnection.from_page(
+            page,
+            request,
+            service,
+            selected,
+            count,
+            RunFilter(from_run_id=self.run_id),
+        )
+
+
+#: The largest ``countUpTo`` limit: counting stops there, so stays cheap.
+MAX_COUNT_UP_TO = 100_000
 
 
 @strawberry.type(
@@ -175,6 +187,8 @@ class TaskRun(relay.Node):
 )
 class TaskRunConnection(relay.Connection[TaskRun]):
     count: strawberry.Private[Callable[[], Awaitable[int]]]
+    service: strawberry.Private["HistoryService"]
+    run_filter: strawberry.Private[RunFilter | None]
 
     @strawberry.field(
         description=(
@@ -185,6 +199,36 @@ class TaskRunConnection(relay.Connection[TaskRun]):
     async def total_count(self) -> int:
         return await self.count()
 
+    @strawberry.field(
+        description=(
+            "The database planner's estimate of `totalCount` (from its "
+            "statistics, reading no rows): cheap on any number of runs, exact "
+            "only by chance; refreshed as PostgreSQL analyzes the table."
+        )
+    )
+    async def approximate_count(self) -> int:
+        return await self.service.approximate_count(self.run_filter)
+
+    @strawberry.field(
+        description=(
+            "`totalCount`, but counting no further than `limit` (at most "
+            f"{MAX_COUNT_UP_TO:,}): `limit` means that many or more, as in "
+            '"1,000+ runs".'
+        )
+    )
+    async def count_up_to(
+        self,
+        limit: Annotated[
+            int,
+            strawberry.argument(description="Where to stop counting (0 or more)."),
+        ],
+    ) -> int:
+        if not 0 <= limit <= MAX_COUNT_UP_TO:
+            raise InvalidQueryError(
+                f"`limit` must be between 0 and {MAX_COUNT_UP_TO}, not {limit}"
+            )
+        return await self.service.count_up_to(self.run_filter, limit)
+
     @classmethod
     def from_page(
         cls,
@@ -193,6 +237,7 @@ class TaskRunConnection(relay.Connection[TaskRun]):
         service: "HistoryService",
         selected: frozenset[str],
         count: Callable[[], Awaitable[int]],
+        run_filter: RunFilter | None,
     ) -> "TaskRunConnection":
         """The connection of ``page``, read as ``request`` asked; cursors are
         encoded only where ``selected``."""
@@ -222,6 +267,8 @@ class TaskRunConnection(relay.Connection[TaskRun]):
                 end_cursor=end_cursor,
             ),
             count=count,
+            service=service,
+            run_filter=run_filter,
         )
 
 
@@ -286,7 +333,9 @@ async def run_connection(
     if _reads_page(selected):
         probe = _needs_probe(request, selected)
         page = await service.page(run_filter, request, probe_before=probe)
-    return TaskRunConnection.from_page(page, request, service, selected, count)
+    return TaskRunConnection.from_page(
+        page, request, service, selected, count, run_filter
+    )
 
 
 def _page_request(

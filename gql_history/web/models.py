@@ -11,8 +11,10 @@ from fastapi import Query
 from fluid.scheduler import TaskPriority, TaskState
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, field_validator
 
-from ..core.filters import RunFilter
+from ..core.filters import RunFilter, parse_duration
+from ..core.paging import RunOrder
 from ..core.records import RunRecord
+from ..errors import InvalidQueryError
 
 #: The largest page the REST route and ``get_history`` return.
 MAX_LIMIT = 500
@@ -70,6 +72,13 @@ class TaskHistoryQuery(BaseModel):
             "or a Unix time in seconds)"
         ),
     ] = None
+    queued_within: Annotated[
+        str | None,
+        Query(
+            description="Filter runs queued within this ISO 8601 duration "
+            "before now (the database's clock), e.g. PT1H or P7D"
+        ),
+    ] = None
     state: Annotated[
         list[TaskState] | None,
         BeforeValidator(_as_list),
@@ -93,6 +102,24 @@ class TaskHistoryQuery(BaseModel):
         BeforeValidator(_as_list),
         Query(description="Filter runs of tasks carrying any of the given tags"),
     ] = None
+    error_contains: Annotated[
+        str | None,
+        Query(description="Filter runs whose error message contains this text"),
+    ] = None
+    search: Annotated[
+        str | None,
+        Query(
+            description="Filter runs whose task name or error message contains "
+            "this text, or whose id starts with it"
+        ),
+    ] = None
+    order: Annotated[
+        RunOrder | None,
+        Query(
+            description="The order of the runs (QUEUED_DESC by default); runs "
+            "without the key (no start or end yet) come last either way"
+        ),
+    ] = None
     limit: Annotated[
         int | None,
         Query(
@@ -106,6 +133,16 @@ class TaskHistoryQuery(BaseModel):
         str,
         Query(description="Pagination cursor from a previous response"),
     ] = ""
+
+    @field_validator("queued_within")
+    @classmethod
+    def _check_within(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_duration(value, "queued_within")
+            except InvalidQueryError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("params", mode="before")
     @classmethod
@@ -129,8 +166,13 @@ class TaskHistoryQuery(BaseModel):
             priority=self.priority,
             queued_after=self.start,
             queued_before=self.end,
+            queued_within=None
+            if self.queued_within is None
+            else parse_duration(self.queued_within, "queued_within"),
             params=self.params,
             tags=self.tags,
+            error_contains=self.error_contains,
+            search=self.search,
         )
 
 

@@ -7,13 +7,20 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.cursor import Position
 from ..core.paging import PageRequest, RunOrder
-from ..errors import InvalidCursorError, InvalidQueryError, RunNotFoundError
+from ..errors import (
+    InvalidCursorError,
+    InvalidQueryError,
+    RunNotFoundError,
+    SearchUnavailableError,
+)
 from ..service import HistoryService
+from .export import ExportFormat, ExportOptions, export_lines
 from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 
 logger = logging.getLogger(__name__)
@@ -33,20 +40,22 @@ _UNAVAILABLE_DOC: dict[str, Any] = {
     "description": "The history database cannot be reached",
     "content": {"application/json": {"schema": _ERROR_SCHEMA}},
 }
-#: REST pages are newest first, as TaskDbPlugin's.
+#: REST pages are newest first by default, as TaskDbPlugin's.
 _ORDER = RunOrder.QUEUED_DESC
 
 
 async def history_page(
     service: HistoryService, q: TaskHistoryQuery
 ) -> TaskRunHistoryPage:
-    """A page of runs, newest first, and the cursor of the next page, which
-    carries the query so that the next page needs only the cursor."""
+    """A page of runs in ``q.order`` (newest first by default) and the cursor
+    of the next page, which carries the query so that the next page needs
+    only the cursor."""
     start = None
     if q.cursor:
         start, q = _continued(service, q)
+    order = q.order or _ORDER
     request = PageRequest(
-        order=_ORDER, limit=q.limit or DEFAULT_LIMIT, start=start, backward=False
+        order=order, limit=q.limit or DEFAULT_LIMIT, start=start, backward=False
     )
     run_filter = q.run_filter()
     service.limits.check_filter(run_filter)
@@ -54,7 +63,7 @@ async def history_page(
     cursor = ""
     if page.has_more:
         saved = q.model_dump(mode="json", exclude_none=True, exclude={"cursor"})
-        cursor = service.cursor(_ORDER, page.runs[-1], saved)
+        cursor = service.cursor(order, page.runs[-1], saved)
     data = [TaskRunHistory.from_record(run) for run in page.runs]
     return TaskRunHistoryPage(data=data, cursor=cursor)
 
@@ -72,9 +81,14 @@ def _continued(
 ) -> tuple[Position, TaskHistoryQuery]:
     """The position a cursor resumes from and the query it continues.
 
-    Parameters given with the cursor override the ones it carries.
+    Parameters given with the cursor override the ones it carries, but for
+    an ``order`` other than the cursor's: that is refused.
     """
-    start, saved = service.cursors.decode(q.cursor, _ORDER)
+    cursor_order, start, saved = service.cursors.decode_any(q.cursor)
+    if q.order is not None and q.order != cursor_order:
+        raise InvalidCursorError(
+            f"this cursor belongs to the {cursor_order} order, not {q.order}"
+        )
     given = q.model_dump(include=q.model_fields_set - {"cursor"})
     try:
         resumed = TaskHistoryQuery.model_validate({**(saved or {}), **given})
@@ -100,6 +114,18 @@ def history_router(service: HistoryService) -> APIRouter:
     ) -> TaskRunHistoryPage:
         try:
             return await history_page(service, q)
+        except SearchUnavailableError as exc:
+            raise HTTPException(
+                status_code=422,
+                detail=[
+                    {
+                        "type": "search_unavailable",
+                        "loc": ["query", "search" if q.search else "error_contains"],
+                        "msg": str(exc),
+                        "input": q.search or q.error_contains,
+                    }
+                ],
+            ) from None
         except InvalidQueryError as exc:
             cursor = isinstance(exc, InvalidCursorError)
             loc = ["query", "cursor"] if cursor else ["query"]
@@ -117,6 +143,41 @@ def history_router(service: HistoryService) -> APIRouter:
         except (SQLAlchemyError, OSError):
             logger.exception("gql_history could not read the task run history")
             raise UNAVAILABLE from None
+
+    @router.get(
+        "/export",
+        summary="Export task run history",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "One run a line (NDJSON) or a row (CSV, with a header)",
+                "content": {
+                    ExportFormat.NDJSON.media_type: {"schema": {"type": "string"}},
+                    ExportFormat.CSV.media_type: {"schema": {"type": "string"}},
+                },
+            },
+            503: _UNAVAILABLE_DOC,
+        },
+    )
+    async def export_history(
+        q: Annotated[TaskHistoryQuery, Query()],
+        options: Annotated[ExportOptions, Query()],
+    ) -> StreamingResponse:
+        """Every run of the query (its filters and ``order``; ``limit`` and
+        ``cursor`` aside) up to ``max_rows``, as NDJSON or CSV."""
+        try:
+            lines = await export_lines(service, q, options)
+        except InvalidQueryError as exc:  # text search without pg_trgm
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        except (SQLAlchemyError, OSError):
+            logger.exception("gql_history could not export the task run history")
+            raise UNAVAILABLE from None
+        name = f"task-history.{options.format.value}"
+        return StreamingResponse(
+            lines,
+            media_type=options.format.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     @router.get(
         "/{run_id}",

@@ -389,7 +389,11 @@ def test_hostile_kept_alive_requests_are_not_delayed(served: Served) -> None:
 
 def test_hostile_openapi_tells_the_truth(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
-    assert sorted(document["paths"]) == ["/tasks-history", "/tasks-history/{run_id}"]
+    assert sorted(document["paths"]) == [
+        "/tasks-history",
+        "/tasks-history/export",
+        "/tasks-history/{run_id}",
+    ]
     history = document["paths"]["/tasks-history"]["get"]
     parameters = {p["name"]: p["schema"] for p in history["parameters"]}
     assert parameters["params"]["type"] == "string"
@@ -401,6 +405,11 @@ def test_hostile_openapi_tells_the_truth(client: httpx.Client) -> None:
     assert sorted(history["responses"]) == ["200", "422", "503"]
     run = document["paths"]["/tasks-history/{run_id}"]["get"]
     assert sorted(run["responses"]) == ["200", "404", "422", "503"]
+    export = document["paths"]["/tasks-history/export"]["get"]
+    assert sorted(export["responses"]["200"]["content"]) == [
+        "application/x-ndjson",
+        "text/csv",
+    ]
 
 
 def test_hostile_rest_params_as_openapi_says(client: httpx.Client) -> None:

@@ -284,3 +284,87 @@ async def test_task_tags_count_stored_tags_and_live_ones_of_untagged_runs(
         for tag, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     ]
     assert {"math", "reports", "billing", "ops", "x"} == set(counts)
+
+
+BY_TASK = """
+query($filter: TaskRunFilter) {
+  runStats(filter: $filter) {
+    byTask { task count byState { state count } failureRate duration { p50 p95 p99 } }
+  }
+}
+"""
+
+
+async def test_run_stats_by_task_details_agree_with_the_rows(
+    graphql: GraphQL, stats_plugin: TaskHistoryPlugin
+) -> None:
+    run_filter = {"queuedAfter": AFTER.isoformat(), "queuedBefore": BEFORE.isoformat()}
+    data = await graphql.data(BY_TASK, filter=run_filter)
+    runs = [row for row in await rows(stats_plugin) if AFTER <= row.queued <= BEFORE]
+    expected = []
+    by_task = Counter(row.name for row in runs)
+    for name, count in sorted(by_task.items(), key=lambda i: (-i[1], i[0])):
+        mine = [row for row in runs if row.name == name]
+        states = Counter(row.state for row in mine)
+        durations = [
+            (row.end - row.start).total_seconds()
+            for row in mine
+            if row.start and row.end and row.state != "rate_limited"
+        ]
+        cuts = statistics.quantiles(durations, n=100, method="inclusive")
+        ended = states["failure"] + states["success"]
+        expected.append(
+            {
+                "task": name,
+                "count": count,
+                "byState": state_counts(states),
+                "failureRate": pytest.approx(states["failure"] / ended),
+                "duration": {
+                    "p50": pytest.approx(statistics.median(durations)),
+                    "p95": pytest.approx(cuts[94]),
+                    "p99": pytest.approx(cuts[98]),
+                },
+            }
+        )
+    assert data["runStats"]["byTask"] == expected
+
+
+async def test_task_names_leave_the_details_null(
+    graphql: GraphQL, stats_plugin: TaskHistoryPlugin
+) -> None:
+    data = await graphql.data("{ taskNames { task failureRate byState { count } } }")
+    assert data["taskNames"]
+    assert {(t["failureRate"], t["byState"]) for t in data["taskNames"]} == {
+        (None, None)
+    }
+
+
+async def test_run_stats_series_percentiles_agree_with_the_rows(
+    graphql: GraphQL, stats_plugin: TaskHistoryPlugin
+) -> None:
+    query = """query($filter: TaskRunFilter) {
+      runStats(filter: $filter, bucket: HOUR) { series { start duration { p50 p99 } } }
+    }"""
+    run_filter = {"queuedAfter": AFTER.isoformat(), "queuedBefore": BEFORE.isoformat()}
+    series = (await graphql.data(query, filter=run_filter))["runStats"]["series"]
+    runs = [row for row in await rows(stats_plugin) if AFTER <= row.queued <= BEFORE]
+    expected = []
+    for hour in hours(AFTER, BEFORE):
+        durations = [
+            (row.end - row.start).total_seconds()
+            for row in runs
+            if hour <= row.queued < hour + timedelta(hours=1)
+            and row.start
+            and row.end
+            and row.state != "rate_limited"
+        ]
+        duration = {"p50": None, "p99": None}
+        if len(durations) > 1:
+            cuts = statistics.quantiles(durations, n=100, method="inclusive")
+            duration = {
+                "p50": pytest.approx(statistics.median(durations)),
+                "p99": pytest.approx(cuts[98]),
+            }
+        expected.append({"start": hour.isoformat(), "duration": duration})
+    assert series == expected
+    assert sum(point["duration"]["p50"] is not None for point in series) >= 3

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql_history import TaskHistoryPlugin, TaskHistoryQuery, TaskRunHistory
 from gql_history.cli import demo_tasks as tasks
 from gql_history.core.filters import RunFilter
+from gql_history.core.paging import RunOrder
 from gql_history.db.conditions import bound_filter
 from gql_history.db.store import HistoryStore
 from gql_history.db.tables import history_table
@@ -230,3 +231,29 @@ async def test_plugin_upgrades_a_legacy_table_idempotently(
         0,
     )
     assert (await plugin.get_run("legacy-1")).tags == []
+    async with legacy_db.engine.connect() as conn:
+        indexes = set(
+            (
+                await conn.execute(
+                    sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :t"),
+                    {"t": "runs_legacy"},
+                )
+            ).scalars()
+        )
+    assert {
+        f"ix_runs_legacy_{key}_{way}_id"
+        for key in ("start", "end", "duration")
+        for way in ("desc", "asc")
+    } <= indexes
+
+
+async def test_plugin_orders_a_legacy_table_by_duration(legacy_db: CrudDB) -> None:
+    plugin = TaskHistoryPlugin(legacy_db, table_name="runs_legacy")
+    page = await plugin.get_history(TaskHistoryQuery(order=RunOrder.DURATION_DESC))
+    durations = [
+        None if run.end is None or run.start is None else run.end - run.start
+        for run in page.data
+    ]
+    known = [d for d in durations if d is not None]
+    assert known == sorted(known, reverse=True) and known
+    assert durations == known + [None] * (len(durations) - len(known))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -32,3 +32,26 @@ def test_cursor_of_another_order_is_refused() -> None:
 def test_cursor_malformed_is_refused(cursor: str) -> None:
     with pytest.raises(InvalidCursorError):
         CursorCodec.from_secret("s").decode(cursor, "QUEUED_DESC")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        timedelta(days=1, microseconds=7),
+        timedelta(0),
+        None,
+        datetime.min.replace(tzinfo=UTC),
+    ],
+)
+def test_cursor_round_trips_durations_and_missing_keys(key: object) -> None:
+    codec = CursorCodec.from_secret("s")
+    position = Position(key, "run-2")  # type: ignore[arg-type]
+    assert codec.decode(codec.encode("DURATION_ASC", position), "DURATION_ASC") == (
+        position,
+        None,
+    )
+
+
+def test_cursor_decode_any_tells_its_order() -> None:
+    codec = CursorCodec.from_secret("s")
+    assert codec.decode_any(codec.encode("END_DESC", AT, [1])) == ("END_DESC", AT, [1])

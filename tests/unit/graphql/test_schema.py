@@ -67,7 +67,16 @@ def test_schema_enum_values_are_upper_case() -> None:
     assert enums == {
         "StatsBucket": ["MINUTE", "HOUR", "DAY"],
         "TaskPriority": ["HIGH", "MEDIUM", "LOW"],
-        "TaskRunOrder": ["QUEUED_DESC", "QUEUED_ASC"],
+        "TaskRunOrder": [
+            "QUEUED_DESC",
+            "QUEUED_ASC",
+            "START_DESC",
+            "START_ASC",
+            "END_DESC",
+            "END_ASC",
+            "DURATION_DESC",
+            "DURATION_ASC",
+        ],
         "TaskState": [
             "INIT",
             "QUEUED",
@@ -127,6 +136,8 @@ def test_schema_keeps_the_contract_of_the_issue() -> None:
         "pageInfo": ": PageInfo!",
         "edges": ": [TaskRunEdge!]!",
         "totalCount": ": Int!",
+        "approximateCount": ": Int!",
+        "countUpTo": "(limit: Int!): Int!",
     }
     run_filter = signatures("TaskRunFilter")
     assert {name: run_filter[name] for name in CONTRACT_FILTER} == CONTRACT_FILTER
