@@ -95,6 +95,8 @@ def test_hostile_ids_postgres_cannot_hold_match_no_run(
         ("tags", lambda t: ["a", t], "tags"),
         ("parentRunId", lambda t: t, "parentRunId/rootRunId"),
         ("rootRunId", lambda t: t, "parentRunId/rootRunId"),
+        ("errorContains", lambda t: t, "errorContains/search"),
+        ("search", lambda t: t, "errorContains/search"),
         ("params", lambda t: {"user": t}, "params"),
         ("params", lambda t: {t: 1}, "params"),
     ],
@@ -127,6 +129,7 @@ def test_hostile_non_finite_params_are_bad_user_input(
     [
         ({"task": NUL}, bad_text("task", NUL)[0]),
         ({"tags": NUL}, bad_text("tags", NUL)[0]),
+        ({"search": NUL}, bad_text("errorContains/search", NUL)[0]),
         ({"params": '{"a": "\\u0000"}'}, bad_text("params", NUL)[0]),
         ({"params": '{"\\ud800": 1}'}, bad_text("params", SURROGATE)[0]),
         ({"params": '{"a": NaN}'}, "`params` holds nan, which JSON lacks"),
