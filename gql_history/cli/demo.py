@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.settings import DEFAULT_TABLE_NAME
+from ..web.pages import DEFAULT_QUERY
 from . import demo_tasks
 from .serve import (
     check_database,
@@ -26,15 +27,8 @@ from .serve import (
 #: Seconds the task workers get to finish their runs when the demo stops.
 STOPPING_GRACE_PERIOD = 3.0
 
-SAMPLE_QUERY = """\
-{
-  runs(first: 5) {
-    totalCount
-    edges {
-      node { runId task state priority queued duration error { type message } }
-    }
-  }
-}"""
+#: What the banner suggests running: GraphiQL's default query.
+SAMPLE_QUERY = DEFAULT_QUERY
 
 
 def run_demo(
@@ -93,10 +87,12 @@ def run_demo(
 
 
 def banner(url: str, *, database_url: str, redis_url: str) -> str:
-    """What the demo prints once it answers: where to look, and what to ask."""
+    """What the demo prints once it answers: where to look (the dashboard
+    first), and what to ask."""
     indented = "\n".join(f"    {line}" for line in SAMPLE_QUERY.splitlines())
     return (
         "\ngql_history demo: the example tasks run and their history is recorded.\n\n"
+        f"  Dashboard    {url}/tasks-ui\n"
         f"  GraphiQL     {url}/tasks-graphql\n"
         f"  REST         {url}/tasks-history\n"
         f"  API docs     {url}/docs\n"
