@@ -43,7 +43,7 @@ export const OVERVIEW = gql`
   }`;
 
 const LINK = gql`
-  fragment RunLink on TaskRun { runId task state queued }`;
+  fragment RunLink on TaskRun { runId task state queued parentRunId }`;
 
 export const RUN_PAGE = gql`
   query DashboardRun($id: String!) {

@@ -229,18 +229,20 @@ function RunsTable({ params, navigate, paused, setStatus }) {
   const filters = onlyFilters(params);
   const newer = info && (params.after ? true : info.hasPreviousPage);
   const older = info && (params.before ? true : info.hasNextPage);
-  const pager = html`
-    <nav class="pager" aria-label="Pages">
+  const pager = (where) => html`
+    <nav class="pager" aria-label=${`Pages (${where})`}>
       <button type="button" data-page="newer" disabled=${!newer}
         onClick=${() => navigate({ ...filters, before: info.startCursor })}>← Newer</button>
-      <span class="count" aria-live="polite">${count.data ? `${count.data.runs.totalCount.toLocaleString()} runs` : ""}</span>
+      ${where === "top"
+        ? html`<span class="count" aria-live="polite">${count.data ? `${count.data.runs.totalCount.toLocaleString()} runs` : ""}</span>`
+        : ""}
       <button type="button" data-page="older" disabled=${!older}
         onClick=${() => navigate({ ...filters, after: info.endCursor })}>Older →</button>
     </nav>`;
   return html`
     <section aria-labelledby="runs-title" aria-busy=${page.loading ? "true" : "false"}>
       <h2 id="runs-title">Runs</h2>
-      ${pager}
+      ${pager("top")}
       <div class="table-wrap">
         <table class="runs">
           <thead><tr>
@@ -251,7 +253,7 @@ function RunsTable({ params, navigate, paused, setStatus }) {
           <tbody>
             ${rows.map((run) => html`
               <tr key=${run.runId} data-run-id=${run.runId} data-state=${run.state}>
-                <td class="id"><${Link} to=${{ run: run.runId }} navigate=${navigate}>${run.runId.slice(0, 12)}</${Link}></td>
+                <td class="id"><${Link} to=${{ run: run.runId }} navigate=${navigate} title=${run.runId}>${run.runId.slice(0, 12)}</${Link}></td>
                 <td>${run.task}</td>
                 <td><${StateBadge} state=${run.state} /></td>
                 <td class="opt">${run.priority}</td>
@@ -263,7 +265,7 @@ function RunsTable({ params, navigate, paused, setStatus }) {
         </table>
         ${page.data && !rows.length ? html`<p class="empty">No run matches these filters.</p>` : ""}
       </div>
-      ${pager}
+      ${pager("bottom")}
     </section>`;
 }
 
@@ -328,7 +330,7 @@ function Overview({ params, navigate }) {
 // --- a run's page -------------------------------------------------------------
 
 function RunLink({ run, navigate, current }) {
-  return html`<${Link} to=${{ run: run.runId }} navigate=${navigate} aria-current=${current ? "page" : undefined}>
+  return html`<${Link} to=${{ run: run.runId }} navigate=${navigate} title=${run.runId} aria-current=${current ? "page" : undefined}>
     ${run.task} <code>${run.runId.slice(0, 12)}</code></${Link}> <${StateBadge} state=${run.state} />`;
 }
 
@@ -338,7 +340,7 @@ function Lineage({ run, navigate }) {
   let tree = html`<li data-lineage="self"><${RunLink} run=${run} navigate=${navigate} current=${true} />${kids}</li>`;
   if (run.parent) tree = html`<li data-lineage="parent"><${RunLink} run=${run.parent} navigate=${navigate} /><ul>${tree}</ul></li>`;
   if (run.root && (!run.parent || run.root.runId !== run.parent.runId)) {
-    tree = html`<li data-lineage="root"><${RunLink} run=${run.root} navigate=${navigate} /><ul>${run.parent ? html`<li class="gap">…</li>` : ""}${tree}</ul></li>`;
+    tree = html`<li data-lineage="root"><${RunLink} run=${run.root} navigate=${navigate} /><ul>${run.parent && run.parent.parentRunId !== run.root.runId ? html`<li class="gap" aria-label="runs between">…</li>` : ""}${tree}</ul></li>`;
   }
   return html`
     <section aria-labelledby="lineage-title">
@@ -397,4 +399,6 @@ function App() {
     </main>`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = ""; // the page's "Loading" note
+render(html`<${App} />`, root);
