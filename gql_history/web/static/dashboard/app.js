@@ -107,13 +107,21 @@ function StateBadge({ state }) {
   return html`<span class="state" style=${`--state:${COLOURS[state] || "#57606a"}`}>${state}</span>`;
 }
 
-/** Data of a query, reloaded whenever `key` changes. */
-function useQuery(document, variables, key) {
+// Secondary reads (counts, facets, the overview) wait for the runs table's
+// first page, so that over a large table the rows come first.
+let tableShown;
+const firstTable = new Promise((resolve) => { tableShown = resolve; });
+
+/** Data of a query, reloaded whenever `key` changes; with `later`, only
+ * once the runs table has shown its first page. */
+function useQuery(document, variables, key, later = false) {
   const [result, setResult] = useState({ loading: true });
   useEffect(() => {
     const abort = new AbortController();
     setResult((previous) => ({ ...previous, loading: true }));
-    query(document, variables, abort.signal).then(
+    (later ? firstTable : Promise.resolve())
+      .then(() => query(document, variables, abort.signal))
+      .then(
       (data) => setResult({ data }),
       (error) => { if (!abort.signal.aborted) setResult({ error }); },
     );
@@ -141,7 +149,7 @@ function LiveIndicator({ status, paused, onToggle }) {
 // --- filters --------------------------------------------------------------------
 
 function Filters({ params, navigate }) {
-  const tasks = useQuery(TASK_NAMES, {}, "tasks");
+  const tasks = useQuery(TASK_NAMES, {}, "tasks", true);
   const [paramsText, setParamsText] = useState(params.params || "");
   const [tagsText, setTagsText] = useState(params.tags || "");
   const [invalid, setInvalid] = useState(null);
@@ -203,13 +211,14 @@ function RunsTable({ params, navigate, paused, setStatus }) {
     : { first: PAGE_SIZE, after: params.after || null };
   const key = hrefFor(params);
   const page = useQuery(RUNS_PAGE, { filter, ...paging }, key);
-  const count = useQuery(RUNS_COUNT, { filter }, hrefFor(onlyFilters(params)));
+  const count = useQuery(RUNS_COUNT, { filter }, hrefFor(onlyFilters(params)), true);
   const [rows, setRows] = useState([]);
   const firstPage = !params.after && !params.before;
 
   useEffect(() => {
     if (page.data) setRows(page.data.runs.edges.map((e) => e.node));
-  }, [page.data]);
+    if (page.data || page.error) setTimeout(tableShown);
+  }, [page.data, page.error]);
 
   // live: changed runs update in place; new ones join the first page
   useEffect(() => {
@@ -306,7 +315,7 @@ function Overview({ params, navigate }) {
   const filter = useMemo(() => filterOf(params), [hrefFor(onlyFilters(params))]);
   const bucket = (WINDOWS[params.window] || [0, "HOUR"])[1];
   const failing = { ...filter, state: ["FAILURE"] };
-  const result = useQuery(OVERVIEW, { filter, failing, bucket }, hrefFor(onlyFilters(params)));
+  const result = useQuery(OVERVIEW, { filter, failing, bucket }, hrefFor(onlyFilters(params)), true);
   if (result.error) return html`<${ErrorNote} error=${result.error} />`;
   if (!result.data) return html`<section class="overview" aria-busy="true"><h2>Overview</h2></section>`;
   const { stats, failing: failed } = result.data;
@@ -351,6 +360,7 @@ function Lineage({ run, navigate }) {
 }
 
 function RunPage({ id, navigate }) {
+  useEffect(() => tableShown(), []); // no table here: nothing waits for it
   const result = useQuery(RUN_PAGE, { id }, id);
   if (result.error) return html`<${ErrorNote} error=${result.error} />`;
   if (!result.data) return html`<p class="loading">Loading run ${id}...</p>`;
