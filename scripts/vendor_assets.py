@@ -84,7 +84,7 @@ PACKAGES: tuple[Package, ...] = (
     Package(
         "swagger-ui-dist",
         "5.35.0",
-        ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"),
+        ("swagger-ui-bundle.js", "swagger-ui.css"),
         licences=("LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt"),
         purpose="/docs",
     ),

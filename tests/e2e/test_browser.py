@@ -6,6 +6,7 @@ to ``test-artifacts/screenshots`` (gitignored)."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -181,6 +182,8 @@ async def test_browser_graphiql_opens_a_linked_query_and_runs_it(
     await expect(editor).to_contain_text('run(id: "root-run")')
     await page.locator(".graphiql-execute-button").click()
     await expect(page.locator(".graphiql-response")).to_contain_text('"task": "report"')
+    await page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    await expect(page.locator(".graphiql-plugin")).to_contain_text("runStats")
     await watched.screenshot("graphiql")
 
 
@@ -306,6 +309,36 @@ async def test_browser_dashboard_shows_a_run_written_after_it_loaded(
     await expect(row).to_have_attribute("data-state", "RUNNING", timeout=5000)
     await page.locator('[data-live="live"]').click()
     await expect(page.locator('[data-live="paused"]')).to_have_text("Paused")
+
+
+async def test_browser_dashboard_resumes_after_the_server_restarts(
+    browser: Browser, database_url: str, fresh_table: str, plugin: TaskHistoryPlugin
+) -> None:
+    """A run written while the server is down shows once it is back."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["serve", "--database-url", database_url, "--table-name", fresh_table]
+    args += ["--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    context = await browser.new_context(base_url=base)
+    watched = Watched(await context.new_page(), base)
+    page = watched.page
+    with running_command(args, ready="GraphiQL at "):
+        await page.goto("/tasks-ui")
+        await expect(page.locator('[data-live="live"]')).to_be_visible()
+    await expect(page.locator('[data-live="reconnecting"]')).to_be_visible()
+    await plugin.store.upsert(
+        [run_record("while-down", name="ping", queued=datetime.now(UTC))]
+    )
+    with running_command(args, ready="GraphiQL at "):
+        await expect(page.locator('tr[data-run-id="while-down"]')).to_be_visible(
+            timeout=15_000
+        )
+        await expect(page.locator('[data-live="live"]')).to_be_visible()
+    await context.close()
+    # while it was down, only the browser's own reports of failed connections
+    assert [p for p in watched.problems if "ERR_CONNECTION_REFUSED" not in p] == []
 
 
 async def test_browser_dashboard_fits_a_phone(browser: Browser, base_url: str) -> None:

@@ -83,6 +83,7 @@ export async function query(document, variables = {}, signal = undefined) {
 }
 
 let client = null;
+const RESUME_MARGIN = 5000;
 
 function wsClient() {
   if (client === null) {
@@ -126,8 +127,14 @@ export function live(filter, since, onRun, onStatus) {
         complete() { again(); },
       },
     );
-    // graphql-ws sends nothing until a run changes: live once acknowledged
-    const off = wsClient().on("connected", () => { off(); if (!opened) { opened = true; onStatus("live"); } });
+    // graphql-ws sends nothing until a run changes: live once acknowledged.
+    // Should it drop before any run came, resume from about then (a few
+    // seconds early, for clocks apart: a run sent twice only updates twice).
+    const off = wsClient().on("connected", () => {
+      off();
+      if (!since) since = new Date(Date.now() - RESUME_MARGIN).toISOString();
+      if (!opened) { opened = true; onStatus("live"); }
+    });
   }
 
   function again() {

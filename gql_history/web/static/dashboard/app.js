@@ -220,10 +220,19 @@ function RunsTable({ params, navigate, paused, setStatus }) {
     if (page.data || page.error) setTimeout(tableShown);
   }, [page.data, page.error]);
 
-  // live: changed runs update in place; new ones join the first page
+  // live: changed runs update in place; new ones join the first page. After
+  // a pause it resumes from the last change received (or the pause).
+  const since = useRef(null);
+  const filterKey = hrefFor(onlyFilters(params));
+  useEffect(() => { since.current = null; }, [filterKey]);
   useEffect(() => {
-    if (paused) { setStatus("paused"); return undefined; }
-    return live(filter, null, (run) => {
+    if (paused) {
+      setStatus("paused");
+      if (!since.current) since.current = new Date().toISOString();
+      return undefined;
+    }
+    return live(filter, since.current, (run) => {
+      if (run.updated && (!since.current || run.updated > since.current)) since.current = run.updated;
       setRows((current) => {
         const at = current.findIndex((r) => r.runId === run.runId);
         if (at >= 0) return current.map((r, i) => (i === at ? run : r));
@@ -231,7 +240,7 @@ function RunsTable({ params, navigate, paused, setStatus }) {
         return [run, ...current].sort((a, b) => (a.queued < b.queued ? 1 : a.queued > b.queued ? -1 : 0));
       });
     }, setStatus);
-  }, [hrefFor(onlyFilters(params)), firstPage, paused]);
+  }, [filterKey, firstPage, paused]);
 
   if (page.error) return html`<${ErrorNote} error=${page.error} />`;
   const info = page.data && page.data.runs.pageInfo;
