@@ -13,6 +13,7 @@ from string import Template
 from fastapi import APIRouter, FastAPI, params
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -49,9 +50,10 @@ def root_path(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def static_files() -> StaticFiles:
-    """The package's static folder, to mount at a history's static path."""
-    return StaticFiles(directory=STATIC_DIR)
+def static_files() -> GZipMiddleware:
+    """The package's static folder, to mount at a history's static path;
+    compressed (GraphiQL's 4 MB become 1 MB), and cached by its ETags."""
+    return GZipMiddleware(StaticFiles(directory=STATIC_DIR), compresslevel=6)
 
 
 def graphiql_html(static_url: str) -> str:

@@ -47,6 +47,17 @@ async def test_pages_load_every_asset_from_the_package(
             assert response.content == (STATIC_DIR / name).read_bytes()
 
 
+async def test_pages_assets_are_compressed_and_cached(
+    client: httpx.AsyncClient,
+) -> None:
+    asset = "/tasks-static/vendor/graphiql/graphiql.min.js"
+    response = await client.get(asset, headers={"accept-encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.num_bytes_downloaded < len(response.content) / 2
+    again = await client.get(asset, headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
 async def test_pages_browser_get_with_query_opens_graphiql(
     client: httpx.AsyncClient,
 ) -> None:
