@@ -6,6 +6,7 @@ to ``test-artifacts/screenshots`` (gitignored)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -309,6 +310,25 @@ async def test_browser_dashboard_shows_a_run_written_after_it_loaded(
     await expect(row).to_have_attribute("data-state", "RUNNING", timeout=5000)
     await page.locator('[data-live="live"]').click()
     await expect(page.locator('[data-live="paused"]')).to_have_text("Paused")
+
+
+async def test_browser_dashboard_works_from_the_keyboard(watched: Watched) -> None:
+    page = watched.page
+    await page.goto("/tasks-ui")
+    link = page.locator("tr[data-run-id] a").first
+    run_id = await page.locator("tr[data-run-id]").first.get_attribute("data-run-id")
+    await link.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("article.run")).to_have_attribute(
+        "data-run-id", run_id or ""
+    )
+    await page.go_back()
+    await page.locator('select[name="state"]').focus()
+    await page.keyboard.press("ArrowDown")  # the first state after "any"
+    await expect(page).to_have_url(re.compile(r"state=INIT"))
+    await page.locator("[data-live]").focus()
+    await page.keyboard.press("Space")
+    await expect(page.locator('[data-live="paused"]')).to_be_visible()
 
 
 async def test_browser_dashboard_resumes_after_the_server_restarts(
