@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 python3; do \
 	&& { command -v $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint schema clients bench install clean
+.PHONY: help demo test lint schema clients assets bench install clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,15 +24,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create the virtualenv and install everything
 
-demo: $(STAMP)  ## run the demo on http://127.0.0.1:8000/tasks-graphql (PORT=, HOST=, ARGS="--flags")
+demo: $(STAMP)  ## run the demo on http://127.0.0.1:8000/tasks-ui (PORT=, HOST=, ARGS="--flags")
 	$(BIN)/gql-history demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(ARGS)
 
 test: $(STAMP)  ## run the test suite (local or embedded PostgreSQL and Redis)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)  ## ruff, mypy and the import layers (import-linter)
-	$(BIN)/ruff check gql_history tests bench examples
-	$(BIN)/ruff format --check gql_history tests bench examples
+	$(BIN)/ruff check gql_history tests bench examples scripts
+	$(BIN)/ruff format --check gql_history tests bench examples scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -41,6 +41,9 @@ schema: $(STAMP)  ## regenerate schema.graphql from the code
 
 clients: $(STAMP)  ## generate the typed Python and TypeScript clients from schema.graphql (needs npm)
 	$(BIN)/python -m examples.clients.generate schema.graphql
+
+assets: $(STAMP)  ## re-vendor the pages' browser assets from npm (pins: scripts/vendor_assets.py)
+	$(BIN)/python -m scripts.vendor_assets
 
 bench: $(STAMP)  ## run the benchmark (1,000,000 runs; slow, not part of the tests)
 	$(BIN)/python -m bench

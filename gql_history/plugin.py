@@ -86,6 +86,9 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             str | None,
             Doc("URL of the GraphQL endpoint; `{prefix}-graphql` when None"),
         ] = None,
+        dashboard: Annotated[
+            bool, Doc("Whether to serve the history dashboard at `{prefix}-ui`")
+        ] = True,
         cursor_secret: Annotated[
             str | None,
             Doc("Key signing pagination cursors; from the environment when None"),
@@ -165,6 +168,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.skip_tag = skip_tag
         self.route_prefix = route_prefix
         self.graphql_path = graphql_path
+        self.dashboard = dashboard
         self.dependencies = list(dependencies or ())
         self.task_manager: scheduler.TaskManager | None = None
         self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
@@ -242,13 +246,15 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             list[str | Enum] | None, Doc("The tags for the routes.")
         ] = None,
     ) -> None:
-        """Add the REST history routes and the GraphQL endpoint to ``app``."""
+        """Add the REST history routes, the GraphQL endpoint and the
+        dashboard to ``app``."""
         include_history_routes(
             app,
             self.service,
             prefix=prefix,
             route_prefix=self.route_prefix,
             graphql_path=self.graphql_path,
+            dashboard=self.dashboard,
             tags=tags,
             dependencies=self.dependencies,
         )

@@ -258,15 +258,27 @@ def demo(
 @_table_option
 @_host_option
 @_port_option(8000)
+@click.option(
+    "--dashboard/--no-dashboard",
+    default=True,
+    show_default=True,
+    help="Serve the history dashboard at /tasks-ui.",
+)
 @_limit_options
 @_debug_option
 def serve(
-    database_url: str | None, table_name: str, host: str, port: int, **limits: Any
+    database_url: str | None,
+    table_name: str,
+    host: str,
+    port: int,
+    dashboard: bool,
+    **limits: Any,
 ) -> None:
     """Serve the history of a database, read-only, with no task manager.
 
-    GraphQL (and GraphiQL) at /tasks-graphql, REST at /tasks-history. The
-    database and its table are checked before the service starts.
+    The dashboard at /tasks-ui, GraphQL (and GraphiQL) at /tasks-graphql,
+    REST at /tasks-history. The database and its table are checked before
+    the service starts.
     """
     from ..web.app import create_app
     from . import serve as server
@@ -274,11 +286,12 @@ def serve(
     url = _database_url(database_url)
     listener = server.listen(host, port)
     server.check_database(url, table_name)
-    app = create_app(url, table_name=table_name, **limits)
+    app = create_app(url, table_name=table_name, dashboard=dashboard, **limits)
 
     def ready(base: str) -> None:
+        ui = f"dashboard at {base}/tasks-ui, " if dashboard else ""
         click.echo(
-            f"Serving {table_name} of {server.hide_password(url)}: "
+            f"Serving {table_name} of {server.hide_password(url)}: {ui}"
             f"GraphiQL at {base}/tasks-graphql, REST at {base}/tasks-history"
         )
 

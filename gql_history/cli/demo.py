@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.names import DEFAULT_TABLE_NAME
+from ..web.pages import DEFAULT_QUERY
 from . import demo_tasks
 from .serve import (
     check_database,
@@ -31,15 +32,8 @@ if TYPE_CHECKING:
 #: Seconds the task workers get to finish their runs when the demo stops.
 STOPPING_GRACE_PERIOD = 3.0
 
-SAMPLE_QUERY = """\
-{
-  runs(first: 5) {
-    totalCount
-    edges {
-      node { runId task state priority queued duration error { type message } }
-    }
-  }
-}"""
+#: What the banner suggests running: GraphiQL's default query.
+SAMPLE_QUERY = DEFAULT_QUERY
 
 
 def run_demo(
@@ -107,10 +101,12 @@ def _stop_servers(embedded: EmbeddedServices, echo: Callable[[str], object]) -> 
 
 
 def banner(url: str, *, database_url: str, redis_url: str) -> str:
-    """What the demo prints once it answers: where to look, and what to ask."""
+    """What the demo prints once it answers: where to look (the dashboard
+    first), and what to ask."""
     indented = "\n".join(f"    {line}" for line in SAMPLE_QUERY.splitlines())
     return (
         "\ngql_history demo: the example tasks run and their history is recorded.\n\n"
+        f"  Dashboard    {url}/tasks-ui\n"
         f"  GraphiQL     {url}/tasks-graphql\n"
         f"  REST         {url}/tasks-history\n"
         f"  API docs     {url}/docs\n"

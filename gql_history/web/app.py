@@ -21,6 +21,7 @@ from ..db.store import HistoryStore
 from ..db.tables import history_table
 from ..service import HistoryService
 from .graphql_router import graphql_router
+from .pages import dashboard_router, serve_docs_offline, static_files
 from .rest import history_router
 
 if TYPE_CHECKING:
@@ -37,12 +38,21 @@ def include_history_routes(
     prefix: str = "/tasks",
     route_prefix: str | None = None,
     graphql_path: str | None = None,
+    dashboard: bool = True,
     tags: list[str | Enum] | None = None,
     dependencies: Sequence[params.Depends] = (),
 ) -> None:
-    """Add the REST routes at ``{prefix}-history`` and the GraphQL endpoint at
-    ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path`` say
-    otherwise), all guarded by ``dependencies``."""
+    """Add the REST routes at ``{prefix}-history``, the GraphQL endpoint (and
+    GraphiQL) at ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path``
+    say otherwise) and, with ``dashboard``, the dashboard at ``{prefix}-ui``,
+    all guarded by ``dependencies``.
+
+    The pages' assets are served from the package at ``{prefix}-static``,
+    and the app's ``/docs`` and ``/redoc`` are replaced by pages loading
+    theirs from there too, so no page needs another host.
+    """
+    static_path = f"{prefix}-static"
+    graphql_path = graphql_path or f"{prefix}-graphql"
     app.include_router(
         history_router(service),
         prefix=route_prefix or f"{prefix}-history",
@@ -50,11 +60,22 @@ def include_history_routes(
         dependencies=list(dependencies),
     )
     app.include_router(
-        graphql_router(service, dependencies=dependencies),
-        prefix=graphql_path or f"{prefix}-graphql",
+        graphql_router(service, dependencies=dependencies, static_path=static_path),
+        prefix=graphql_path,
         tags=tags,
         include_in_schema=False,  # GraphQL describes itself, not in OpenAPI
     )
+    if dashboard:
+        app.include_router(
+            dashboard_router(
+                static_path=static_path,
+                graphql_path=graphql_path,
+                dependencies=dependencies,
+            ),
+            prefix=f"{prefix}-ui",
+        )
+    app.mount(static_path, static_files(), name=f"{prefix.strip('/')}-static")
+    serve_docs_offline(app, static_path)
 
 
 def create_app(
@@ -72,6 +93,9 @@ def create_app(
     graphql_path: Annotated[
         str | None, Doc("URL of the GraphQL endpoint; `/tasks-graphql` when None")
     ] = None,
+    dashboard: Annotated[
+        bool, Doc("Whether to serve the history dashboard at `/tasks-ui`")
+    ] = True,
     dependencies: Annotated[
         Sequence[params.Depends] | None,
         Doc("FastAPI dependencies guarding every route (say, authentication)"),
@@ -86,8 +110,9 @@ def create_app(
         Any, Doc("Limits, as the plugin names them (`max_page_size`, ...)")
     ],
 ) -> FastAPI:
-    """A FastAPI app serving the history in ``db``: GraphQL at
-    ``/tasks-graphql`` and REST at ``/tasks-history``. Its service is
+    """A FastAPI app serving the history in ``db``: GraphQL (and GraphiQL) at
+    ``/tasks-graphql``, REST at ``/tasks-history`` and the dashboard at
+    ``/tasks-ui``, with the API docs at ``/docs`` and ``/redoc``. Its service is
     ``app.state.history_service``.
 
     Nothing is written: with no task manager, ``tasks`` is empty and runs
@@ -118,6 +143,7 @@ def create_app(
         service,
         route_prefix=route_prefix,
         graphql_path=graphql_path,
+        dashboard=dashboard,
         dependencies=dependencies or (),
     )
     return app

@@ -1,5 +1,6 @@
-"""The FastAPI router of the GraphQL endpoint: GraphiQL on GET, queries on
-POST (and GET), and the ``graphql-transport-ws`` websocket protocol only."""
+"""The FastAPI router of the GraphQL endpoint: GraphiQL (served offline) on a
+browser's GET, queries on POST (and GET), and the ``graphql-transport-ws``
+websocket protocol only."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from graphql import (
     parse,
 )
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
     NonTextMessageReceived,
@@ -41,6 +43,7 @@ from ..graphql.context import HistoryContext
 from ..graphql.errors import BAD_USER_INPUT, code_errors
 from ..graphql.schema import build_schema
 from ..service import HistoryService, ServesHistory, history_service
+from .pages import graphiql_html, root_path
 
 #: Queries and mutations a websocket connection may run at once, besides its
 #: live subscriptions.
@@ -108,6 +111,22 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
                 400, "the request must be a JSON object, not a JSON scalar"
             )
         return parsed
+
+    static_path = "/tasks-static"
+    """Where GraphiQL's assets are served."""
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A browser's GET opens GraphiQL, with `?query=` in its editor; other
+        # GETs with a query (curl, fetch) execute it.
+        if request.method != "GET":
+            return False
+        accept = request.headers.get("accept", "")
+        if "text/html" in accept:
+            return True
+        return request.query_params.get("query") is None and "*/*" in accept
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_html(root_path(request) + self.static_path))
 
     def encode_json(self, data: object) -> str:
         # pydantic-core's encoder: a page of runs encodes in half the time.
@@ -206,6 +225,7 @@ def graphql_router(
     source: HistoryService | ServesHistory,
     *,
     dependencies: Sequence[params.Depends] | None = None,
+    static_path: str = "/tasks-static",
 ) -> HistoryGraphQLRouter:
     """The GraphQL endpoint serving a history (a ``HistoryService``, or what
     has one, such as the plugin) at the router's root.
@@ -213,6 +233,7 @@ def graphql_router(
     ``dependencies`` (say, authentication) guard queries and websockets alike;
     on a websocket a dependency gets a ``WebSocket`` where a request would
     come, so ask for ``starlette.requests.HTTPConnection`` to serve both.
+    GraphiQL loads its assets from ``static_path`` (see ``include_history_routes``).
     """
 
     service = history_service(source)
@@ -234,4 +255,5 @@ def graphql_router(
         dependencies=dependencies,
     )
     router.limits = limits
+    router.static_path = static_path
     return router

@@ -95,6 +95,15 @@ def test_demo_records_history_and_stops_on_sigint(data_dir: Path, port: int) -> 
     with running_command(args, ready="Ctrl-C stops", timeout=60) as (process, banner):
         url = f"http://127.0.0.1:{port}/tasks-graphql"
         assert f"GraphiQL     {url}" in banner
+        # the dashboard is the first place to look
+        base = f"http://127.0.0.1:{port}"
+        urls = [line.split()[-1] for line in banner.splitlines() if base in line]
+        assert urls[0] == f"{base}/tasks-ui"
+        dashboard = httpx.get(urls[0], headers={"accept": "text/html"}, timeout=5)
+        assert 'data-graphql="/tasks-graphql"' in dashboard.text
+        # the demo app's own API docs are served offline too
+        docs = httpx.get(f"{base}/docs", timeout=5).text
+        assert "/tasks-static/vendor/swagger-ui-dist/swagger-ui-bundle.js" in docs
         assert "runs(first: 5)" in banner
         runs = first_runs(url, timeout=60 - (time.monotonic() - started))
         assert {run["state"] for run in runs} <= {
