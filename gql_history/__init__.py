@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .web.app import create_app
     from .web.graphql_router import graphql_router
     from .web.models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
+    from .web.scope import RunScope
 
 #: Where each public name is defined.
 _EXPORTS = {
@@ -50,6 +51,7 @@ _EXPORTS = {
     "RunFilter": ".core.filters",
     "RunNotFoundError": ".errors",
     "RunOrder": ".core.paging",
+    "RunScope": ".web.scope",
     "RunStats": ".db.stats",
     "SubscriberTooSlowError": ".errors",
     "TaskHistoryPlugin": ".plugin",
@@ -88,6 +90,7 @@ __all__ = [
     "RunFilter",
     "RunNotFoundError",
     "RunOrder",
+    "RunScope",
     "RunStats",
     "SubscriberTooSlowError",
     "TaskHistoryPlugin",

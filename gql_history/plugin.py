@@ -34,6 +34,7 @@ from .service import HistoryService
 from .web.app import include_history_routes
 from .web.models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 from .web.rest import history_page, history_run
+from .web.scope import RunScope
 
 if TYPE_CHECKING:
     from fluid.db import CrudDB
@@ -101,6 +102,13 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
                 "GraphQL endpoint, websockets included (say, authentication)"
             ),
         ] = None,
+        scope: Annotated[
+            RunScope | None,
+            Doc(
+                "Given each request (a websocket's connection), the RunFilter "
+                "of the runs it may read over GraphQL and REST; None for all"
+            ),
+        ] = None,
         max_page_size: Annotated[
             int, Doc("Largest `first`/`last` of a GraphQL connection")
         ] = 100,
@@ -144,6 +152,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.route_prefix = route_prefix
         self.graphql_path = graphql_path
         self.dependencies = list(dependencies or ())
+        self.scope = scope
         self.task_manager: scheduler.TaskManager | None = None
         self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
         self.writer = RunWriter(
@@ -223,6 +232,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             graphql_path=self.graphql_path,
             tags=tags,
             dependencies=self.dependencies,
+            scope=self.scope,
         )
 
     # Lifecycle

@@ -22,6 +22,7 @@ from ..db.tables import history_table
 from ..service import HistoryService
 from .graphql_router import graphql_router
 from .rest import history_router
+from .scope import RunScope
 
 if TYPE_CHECKING:
     from fluid.db import CrudDB
@@ -39,18 +40,19 @@ def include_history_routes(
     graphql_path: str | None = None,
     tags: list[str | Enum] | None = None,
     dependencies: Sequence[params.Depends] = (),
+    scope: RunScope | None = None,
 ) -> None:
     """Add the REST routes at ``{prefix}-history`` and the GraphQL endpoint at
     ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path`` say
-    otherwise), all guarded by ``dependencies``."""
+    otherwise), all guarded by ``dependencies`` and narrowed by ``scope``."""
     app.include_router(
-        history_router(service),
+        history_router(service, scope),
         prefix=route_prefix or f"{prefix}-history",
         tags=tags,
         dependencies=list(dependencies),
     )
     app.include_router(
-        graphql_router(service, dependencies=dependencies),
+        graphql_router(service, dependencies=dependencies, scope=scope),
         prefix=graphql_path or f"{prefix}-graphql",
         tags=tags,
     )
@@ -77,6 +79,13 @@ def create_app(
     ] = None,
     cursor_secret: Annotated[
         str | None, Doc("Key signing pagination cursors; from the environment")
+    ] = None,
+    scope: Annotated[
+        RunScope | None,
+        Doc(
+            "Given each request (a websocket's connection), the RunFilter of "
+            "the runs it may read; None for all"
+        ),
     ] = None,
     live_queue_size: Annotated[
         int, Doc("Most runs waiting to be sent to one live subscriber")
@@ -118,6 +127,7 @@ def create_app(
         route_prefix=route_prefix,
         graphql_path=graphql_path,
         dependencies=dependencies or (),
+        scope=scope,
     )
     return app
 

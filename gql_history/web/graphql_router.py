@@ -24,6 +24,7 @@ from ..graphql.context import HistoryContext
 from ..graphql.errors import BAD_USER_INPUT, code_errors
 from ..graphql.schema import build_schema
 from ..service import HistoryService, ServesHistory, history_service
+from .scope import RunScope, scoped_service
 
 #: Queries and mutations a websocket connection may run at once, besides its
 #: live subscriptions.
@@ -103,6 +104,7 @@ def graphql_router(
     source: HistoryService | ServesHistory,
     *,
     dependencies: Sequence[params.Depends] | None = None,
+    scope: RunScope | None = None,
 ) -> HistoryGraphQLRouter:
     """The GraphQL endpoint serving a history (a ``HistoryService``, or what
     has one, such as the plugin) at the router's root.
@@ -110,6 +112,7 @@ def graphql_router(
     ``dependencies`` (say, authentication) guard queries and websockets alike;
     on a websocket a dependency gets a ``WebSocket`` where a request would
     come, so ask for ``starlette.requests.HTTPConnection`` to serve both.
+    ``scope`` narrows each request's reads (a websocket connection's, once).
     """
 
     service = history_service(source)
@@ -117,7 +120,9 @@ def graphql_router(
 
     async def get_context(connection: HTTPConnection) -> HistoryContext:
         # one context per request, or per websocket connection
-        return HistoryContext(service, cache=connection.scope["type"] == "http")
+        assert isinstance(connection, Request | WebSocket)
+        scoped = await scoped_service(service, scope, connection)
+        return HistoryContext(scoped, cache=connection.scope["type"] == "http")
 
     router = HistoryGraphQLRouter(
         build_schema(limits),

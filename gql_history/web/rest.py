@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,6 +15,7 @@ from ..core.paging import PageRequest, RunOrder
 from ..errors import InvalidCursorError, InvalidQueryError, RunNotFoundError
 from ..service import HistoryService
 from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
+from .scope import RunScope, scoped_service
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +70,18 @@ def _continued(
     return start, resumed
 
 
-def history_router(service: HistoryService) -> APIRouter:
-    """``GET ""`` (a page of runs) and ``GET /{run_id}`` (one run) of ``service``."""
+def history_router(service: HistoryService, scope: RunScope | None = None) -> APIRouter:
+    """``GET ""`` (a page of runs) and ``GET /{run_id}`` (one run) of
+    ``service``, narrowed per request by ``scope``."""
     router = APIRouter()
 
     @router.get("", response_model=TaskRunHistoryPage, summary="Task run history")
     async def get_history(
-        q: Annotated[TaskHistoryQuery, Query()],
+        q: Annotated[TaskHistoryQuery, Query()], request: Request
     ) -> TaskRunHistoryPage:
+        history = await scoped_service(service, scope, request)
         try:
-            return await history_page(service, q)
+            return await history_page(history, q)
         except InvalidQueryError as exc:
             raise HTTPException(
                 status_code=422,
@@ -96,9 +99,10 @@ def history_router(service: HistoryService) -> APIRouter:
             raise UNAVAILABLE from None
 
     @router.get("/{run_id}", response_model=TaskRunHistory, summary="Get a task run")
-    async def get_run(run_id: str) -> TaskRunHistory:
+    async def get_run(run_id: str, request: Request) -> TaskRunHistory:
+        history = await scoped_service(service, scope, request)
         try:
-            return await history_run(service, run_id)
+            return await history_run(history, run_id)
         except RunNotFoundError:
             raise HTTPException(status_code=404, detail="Task run not found") from None
         except (SQLAlchemyError, OSError):
