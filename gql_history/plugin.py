@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typing_extensions import Doc
 
 from .core.limits import QueryLimits
+from .core.persisted import Manifest, PersistedDocuments
 from .core.records import RunRecord
 from .core.settings import DEFAULT_TABLE_NAME
 from .core.tasks import LiveTasks
@@ -109,6 +110,17 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
                 "of the runs it may read over GraphQL and REST; None for all"
             ),
         ] = None,
+        persisted_documents: Annotated[
+            Manifest | None,
+            Doc(
+                "An allow-list: a manifest (JSON file, or hash -> document) of "
+                "the only GraphQL operations that run"
+            ),
+        ] = None,
+        persisted_query_cache: Annotated[
+            int,
+            Doc("Documents kept for automatic persisted queries; 0 turns APQ off"),
+        ] = 1000,
         max_page_size: Annotated[
             int, Doc("Largest `first`/`last` of a GraphQL connection")
         ] = 100,
@@ -153,6 +165,9 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.graphql_path = graphql_path
         self.dependencies = list(dependencies or ())
         self.scope = scope
+        self.persisted = PersistedDocuments(
+            manifest=persisted_documents, cache_size=persisted_query_cache
+        )
         self.task_manager: scheduler.TaskManager | None = None
         self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
         self.writer = RunWriter(
@@ -233,6 +248,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             tags=tags,
             dependencies=self.dependencies,
             scope=self.scope,
+            persisted=self.persisted,
         )
 
     # Lifecycle

@@ -208,8 +208,22 @@ def demo(
 @_table_option
 @_host_option
 @_port_option(8000)
+@click.option(
+    "--persisted-documents",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=(
+        "A manifest of the only GraphQL operations to run (hash -> document "
+        "JSON, as GraphQL Code Generator's persistedDocuments writes it)."
+    ),
+)
 @_debug_option
-def serve(database_url: str | None, table_name: str, host: str, port: int) -> None:
+def serve(
+    database_url: str | None,
+    table_name: str,
+    host: str,
+    port: int,
+    persisted_documents: Path | None,
+) -> None:
     """Serve the history of a database, read-only, with no task manager.
 
     GraphQL (and GraphiQL) at /tasks-graphql, REST at /tasks-history. The
@@ -219,7 +233,9 @@ def serve(database_url: str | None, table_name: str, host: str, port: int) -> No
 
     url = _database_url(database_url)
     server.check_database(url, table_name)
-    app = create_app(url, table_name=table_name)
+    app = create_app(
+        url, table_name=table_name, persisted_documents=persisted_documents
+    )
 
     def ready(base: str) -> None:
         click.echo(

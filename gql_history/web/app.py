@@ -15,6 +15,7 @@ from fastapi import FastAPI, params
 from typing_extensions import Doc
 
 from ..core.limits import QueryLimits
+from ..core.persisted import Manifest, PersistedDocuments
 from ..core.settings import DEFAULT_TABLE_NAME
 from ..db.engine import DatabaseArg, resolve_engine
 from ..db.store import HistoryStore
@@ -41,10 +42,12 @@ def include_history_routes(
     tags: list[str | Enum] | None = None,
     dependencies: Sequence[params.Depends] = (),
     scope: RunScope | None = None,
+    persisted: PersistedDocuments | None = None,
 ) -> None:
     """Add the REST routes at ``{prefix}-history`` and the GraphQL endpoint at
     ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path`` say
-    otherwise), all guarded by ``dependencies`` and narrowed by ``scope``."""
+    otherwise), all guarded by ``dependencies`` and narrowed by ``scope``;
+    ``persisted`` holds the endpoint's persisted operations."""
     app.include_router(
         history_router(service, scope),
         prefix=route_prefix or f"{prefix}-history",
@@ -52,7 +55,9 @@ def include_history_routes(
         dependencies=list(dependencies),
     )
     app.include_router(
-        graphql_router(service, dependencies=dependencies, scope=scope),
+        graphql_router(
+            service, dependencies=dependencies, scope=scope, persisted=persisted
+        ),
         prefix=graphql_path or f"{prefix}-graphql",
         tags=tags,
     )
@@ -87,6 +92,16 @@ def create_app(
             "the runs it may read; None for all"
         ),
     ] = None,
+    persisted_documents: Annotated[
+        Manifest | None,
+        Doc(
+            "An allow-list: a manifest (JSON file, or hash -> document) of the "
+            "only GraphQL operations that run"
+        ),
+    ] = None,
+    persisted_query_cache: Annotated[
+        int, Doc("Documents kept for automatic persisted queries; 0 turns APQ off")
+    ] = 1000,
     live_queue_size: Annotated[
         int, Doc("Most runs waiting to be sent to one live subscriber")
     ] = 1000,
@@ -128,6 +143,9 @@ def create_app(
         graphql_path=graphql_path,
         dependencies=dependencies or (),
         scope=scope,
+        persisted=PersistedDocuments(
+            manifest=persisted_documents, cache_size=persisted_query_cache
+        ),
     )
     return app
 
