@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .core.filters import RunFilter
     from .core.limits import QueryLimits
     from .core.paging import RunOrder
+    from .core.persisted import PersistedDocuments
     from .db.stats import RunStats
     from .db.store import HistoryStore
     from .db.tables import history_table
@@ -47,6 +48,7 @@ _EXPORTS = {
     "LiveUpdates": ".live.hub",
     "LiveUpdatesError": ".errors",
     "LiveUpdatesInterruptedError": ".errors",
+    "PersistedDocuments": ".core.persisted",
     "QueryLimits": ".core.limits",
     "RunFilter": ".core.filters",
     "RunNotFoundError": ".errors",
@@ -86,6 +88,7 @@ __all__ = [
     "LiveUpdates",
     "LiveUpdatesError",
     "LiveUpdatesInterruptedError",
+    "PersistedDocuments",
     "QueryLimits",
     "RunFilter",
     "RunNotFoundError",
