@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .core.filters import RunFilter
     from .core.limits import QueryLimits
     from .core.paging import RunOrder
+    from .core.persisted import PersistedDocuments
     from .db.stats import RunStats
     from .db.store import HistoryStore
     from .db.tables import history_table
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .web.app import create_app
     from .web.graphql_router import graphql_router
     from .web.models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
+    from .web.scope import RunScope
 
 #: Where each public name is defined.
 _EXPORTS = {
@@ -46,10 +48,12 @@ _EXPORTS = {
     "LiveUpdates": ".live.hub",
     "LiveUpdatesError": ".errors",
     "LiveUpdatesInterruptedError": ".errors",
+    "PersistedDocuments": ".core.persisted",
     "QueryLimits": ".core.limits",
     "RunFilter": ".core.filters",
     "RunNotFoundError": ".errors",
     "RunOrder": ".core.paging",
+    "RunScope": ".web.scope",
     "RunStats": ".db.stats",
     "SubscriberTooSlowError": ".errors",
     "TaskHistoryPlugin": ".plugin",
@@ -84,10 +88,12 @@ __all__ = [
     "LiveUpdates",
     "LiveUpdatesError",
     "LiveUpdatesInterruptedError",
+    "PersistedDocuments",
     "QueryLimits",
     "RunFilter",
     "RunNotFoundError",
     "RunOrder",
+    "RunScope",
     "RunStats",
     "SubscriberTooSlowError",
     "TaskHistoryPlugin",

@@ -40,6 +40,31 @@ class TooManySubscriptionsError(InvalidQueryError):
     """Raised when a connection opens more live subscriptions than allowed."""
 
 
+class PersistedQueryError(InvalidQueryError):
+    """Base class of the errors refusing a persisted or unlisted operation."""
+
+
+class PersistedQueryNotFoundError(PersistedQueryError):
+    """Raised when a request names a document by a hash not held (yet): an
+    automatic persisted query's client sends the document along next."""
+
+
+class PersistedQueryNotSupportedError(PersistedQueryError):
+    """Raised when a request names a document by hash and the server keeps none."""
+
+
+class PersistedQueryNotInListError(PersistedQueryError):
+    """Raised when, with an allow-list, a hash names no operation in it."""
+
+
+class QueryNotInSafelistError(PersistedQueryError):
+    """Raised when, with an allow-list, a request sends a document not in it."""
+
+
+class InvalidManifestError(HistoryError, ValueError):
+    """Raised when a persisted-documents manifest cannot be read or is malformed."""
+
+
 class LiveUpdatesError(HistoryError):
     """Base class of the errors ending a live subscription.
 

@@ -22,6 +22,7 @@ from typing_extensions import Doc
 
 from .core.limits import QueryLimits
 from .core.names import DEFAULT_TABLE_NAME
+from .core.persisted import Manifest, PersistedDocuments
 from .core.records import RunRecord
 from .core.tasks import LiveTasks
 from .db.engine import DatabaseArg, resolve_engine
@@ -34,6 +35,7 @@ from .service import HistoryService
 from .web.app import include_history_routes
 from .web.models import TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
 from .web.rest import history_page, history_run
+from .web.scope import RunScope
 
 if TYPE_CHECKING:
     from fluid.db import CrudDB
@@ -104,6 +106,24 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
                 "GraphQL endpoint, websockets included (say, authentication)"
             ),
         ] = None,
+        scope: Annotated[
+            RunScope | None,
+            Doc(
+                "Given each request (a websocket's connection), the RunFilter "
+                "of the runs it may read over GraphQL and REST; None for all"
+            ),
+        ] = None,
+        persisted_documents: Annotated[
+            Manifest | None,
+            Doc(
+                "An allow-list: a manifest (JSON file, or hash -> document) of "
+                "the only GraphQL operations that run"
+            ),
+        ] = None,
+        persisted_query_cache: Annotated[
+            int,
+            Doc("Documents kept for automatic persisted queries; 0 turns APQ off"),
+        ] = 1000,
         max_page_size: Annotated[
             int, Doc("Largest `first`/`last` of a GraphQL connection")
         ] = 100,
@@ -170,6 +190,10 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.graphql_path = graphql_path
         self.dashboard = dashboard
         self.dependencies = list(dependencies or ())
+        self.scope = scope
+        self.persisted = PersistedDocuments(
+            manifest=persisted_documents, cache_size=persisted_query_cache
+        )
         self.task_manager: scheduler.TaskManager | None = None
         self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
         self.writer = RunWriter(
@@ -257,6 +281,8 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             dashboard=self.dashboard,
             tags=tags,
             dependencies=self.dependencies,
+            scope=self.scope,
+            persisted=self.persisted,
         )
 
     # Lifecycle

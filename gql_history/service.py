@@ -3,13 +3,20 @@
 ``HistoryService`` is built by the plugin over the table it writes, or by
 ``create_app`` and ``gql-history serve`` over a table someone else writes:
 reading needs no writer and no task manager.
+
+A service can be narrowed to a scope (``scoped``): a run filter every read
+ANDs in, here and nowhere else, so each edge serving a scoped service (GraphQL
+fields, subscriptions, REST) reads the same runs, and a run outside the scope
+reads as missing.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, overload
 
 from fluid.utils.dates import utcnow
 
@@ -28,7 +35,11 @@ from .live.hub import LiveSubscription, LiveUpdates
 
 class HistoryService:
     """Pages, runs, lineage, statistics, facets and live subscriptions of one
-    history table, with the cursors and limits its edges apply."""
+    history table, with the cursors and limits its edges apply.
+
+    ``scope``, when set, is ANDed into every read: runs it does not match are
+    never counted, listed, sent or found by id.
+    """
 
     def __init__(
         self,
@@ -37,8 +48,11 @@ class HistoryService:
         cursor_secret: str | None = None,
         limits: QueryLimits | None = None,
         live_queue_size: int = 1000,
+        scope: RunFilter | None = None,
     ) -> None:
         self.store = store
+        self.scope = scope
+        """The runs this service reads (all of them when ``None``)."""
         self.cursors = CursorCodec.from_secret(cursor_secret or default_cursor_secret())
         """Signs and checks pagination cursors (the secret from the environment
         when not given)."""
@@ -57,6 +71,30 @@ class HistoryService:
         """End the live subscriptions and stop listening for changes."""
         await self.live.close()
 
+    # Scope
+
+    def scoped(self, scope: RunFilter | None) -> HistoryService:
+        """This history narrowed to the runs ``scope`` matches as well: a view
+        sharing the store, cursors, limits and live updates, cheap enough to
+        build per request. ``None`` leaves it as it is."""
+        if scope is None:
+            return self
+        view = copy.copy(self)
+        view.scope = self.within(scope)
+        return view
+
+    @overload
+    def within(self, run_filter: RunFilter) -> RunFilter: ...
+    @overload
+    def within(self, run_filter: RunFilter | None) -> RunFilter | None: ...
+    def within(self, run_filter: RunFilter | None) -> RunFilter | None:
+        """``run_filter`` ANDed with the scope: what every read here asks for."""
+        if self.scope is None:
+            return run_filter
+        if run_filter is None:
+            return self.scope
+        return RunFilter(all_of=[self.scope, run_filter])
+
     # Runs
 
     async def page(
@@ -69,7 +107,7 @@ class HistoryService:
         """The page of the runs ``run_filter`` matches that ``request`` asks
         for; ``probe_before`` checks for runs before its start as well."""
         return await self.store.page(
-            run_filter,
+            self.within(run_filter),
             order=request.order,
             limit=request.limit,
             start=request.start,
@@ -79,23 +117,23 @@ class HistoryService:
 
     async def count(self, run_filter: RunFilter | None) -> int:
         """How many runs ``run_filter`` matches."""
-        return await self.store.count(run_filter)
+        return await self.store.count(self.within(run_filter))
 
     async def count_up_to(self, run_filter: RunFilter | None, limit: int) -> int:
         """How many runs ``run_filter`` matches, up to ``limit``."""
-        return await self.store.count_up_to(run_filter, limit)
+        return await self.store.count_up_to(self.within(run_filter), limit)
 
     async def approximate_count(self, run_filter: RunFilter | None) -> int:
         """The database planner's estimate of how many runs ``run_filter`` matches."""
-        return await self.store.approximate_count(run_filter)
+        return await self.store.approximate_count(self.within(run_filter))
 
     async def run(self, run_id: str) -> RunRecord | None:
         """The run with ``run_id``, or ``None``."""
-        return await self.store.get(run_id)
+        return await self.store.get(run_id, self.scope)
 
     async def runs(self, run_ids: Collection[str]) -> list[RunRecord]:
         """The runs with any of ``run_ids``, in no particular order."""
-        return await self.store.get_many(run_ids)
+        return await self.store.get_many(run_ids, self.scope)
 
     def cursor(self, order: RunOrder, run: RunRecord, extra: object = None) -> str:
         """The cursor of ``run`` in ``order``, carrying ``extra`` if given."""
@@ -114,28 +152,35 @@ class HistoryService:
             start=request.start,
             backward=request.backward,
             probe_before=probe_before,
+            run_filter=self.scope,
         )
 
     async def count_children(self, parent_ids: Collection[str]) -> dict[str, int]:
         """How many runs each of ``parent_ids`` queued."""
-        return await self.store.count_children(parent_ids)
+        return await self.store.count_children(parent_ids, self.scope)
 
     # Statistics and facets
 
     def stats_window(self, run_filter: RunFilter | None, bucket: Bucket) -> StatsWindow:
         """The window statistics of ``run_filter`` cover, in ``bucket``s up
-        to now; raises ``InvalidQueryError`` when it holds too many."""
-        return stats_window(
+        to now; raises ``InvalidQueryError`` when it holds too many.
+
+        The window is ``run_filter``'s; the runs counted in it, the scope's too.
+        """
+        window = stats_window(
             run_filter, bucket, now=utcnow(), max_buckets=self.limits.max_buckets
         )
+        if self.scope is None:
+            return window
+        return replace(window, run_filter=self.within(window.run_filter))
 
     async def task_names(self, run_filter: RunFilter | None) -> list[tuple[str, int]]:
         """Each task name with its number of matching runs, most first."""
-        return await self.stats.task_names(run_filter)
+        return await self.stats.task_names(self.within(run_filter))
 
     async def task_tags(self, run_filter: RunFilter | None) -> list[tuple[str, int]]:
         """Each tag with its number of matching runs, most first."""
-        return await self.stats.task_tags(run_filter)
+        return await self.stats.task_tags(self.within(run_filter))
 
     # Live updates
 
@@ -145,7 +190,7 @@ class HistoryService:
         """A subscription to the changes of the runs ``run_filter`` matches,
         replaying first those changed after ``since``."""
         return await self.live.subscribe(
-            run_filter, since=since, max_replay=self.limits.max_replay
+            self.within(run_filter), since=since, max_replay=self.limits.max_replay
         )
 
 

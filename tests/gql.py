@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -23,14 +24,24 @@ LEAKS = (
 class GraphQL:
     """POSTs documents to the GraphQL endpoint of an app."""
 
-    def __init__(self, client: httpx.AsyncClient, path: str = "/tasks-graphql") -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        path: str = "/tasks-graphql",
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.client = client
         self.path = path
+        self.headers = dict(headers or {})
+        """Sent with every request."""
 
     async def post(self, query: str, **variables: Any) -> dict[str, Any]:
         """The whole JSON answer."""
         response = await self.client.post(
-            self.path, json={"query": query, "variables": variables}
+            self.path,
+            json={"query": query, "variables": variables},
+            headers=self.headers,
         )
         body: dict[str, Any] = response.json()
         return body

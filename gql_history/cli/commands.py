@@ -264,6 +264,14 @@ def demo(
     show_default=True,
     help="Serve the history dashboard at /tasks-ui.",
 )
+@click.option(
+    "--persisted-documents",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=(
+        "A manifest of the only GraphQL operations to run (hash -> document "
+        "JSON, as GraphQL Code Generator's persistedDocuments writes it)."
+    ),
+)
 @_limit_options
 @_debug_option
 def serve(
@@ -272,6 +280,7 @@ def serve(
     host: str,
     port: int,
     dashboard: bool,
+    persisted_documents: Path | None,
     **limits: Any,
 ) -> None:
     """Serve the history of a database, read-only, with no task manager.
@@ -286,7 +295,13 @@ def serve(
     url = _database_url(database_url)
     listener = server.listen(host, port)
     server.check_database(url, table_name)
-    app = create_app(url, table_name=table_name, dashboard=dashboard, **limits)
+    app = create_app(
+        url,
+        table_name=table_name,
+        dashboard=dashboard,
+        persisted_documents=persisted_documents,
+        **limits,
+    )
 
     def ready(base: str) -> None:
         ui = f"dashboard at {base}/tasks-ui, " if dashboard else ""

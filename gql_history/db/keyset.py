@@ -72,13 +72,14 @@ def page_statement(
 def children_statement(
     table: sa.Table,
     select: sa.Select[Any],
+    condition: sa.ColumnElement[bool],
     *,
     descending: bool,
     has_start: bool,
     probe: bool,
 ) -> sa.Select[Any]:
     """For each id of the ``parent_ids`` parameter, the page of the runs it
-    queued: a lateral join reads each parent's page from the
+    queued where ``condition`` holds: a lateral join reads each parent's page from the
     ``(from_run_id, queued, id)`` index. Rows hold the run columns,
     ``parent_id`` and, with ``probe``, ``_has_before``; a parent without a row
     on its page has one of NULLs."""
@@ -88,7 +89,7 @@ def children_statement(
         .table_valued(sa.column("parent_id", sa.Text))
         .render_derived(name="parents")
     )
-    page = select.where(c.from_run_id == parents.c.parent_id)
+    page = select.where(c.from_run_id == parents.c.parent_id, condition)
     if has_start:
         page = page.where(_past(c, _QUEUED, descending, inclusive=False))
     lateral = (
@@ -97,7 +98,9 @@ def children_statement(
     columns: list[Any] = [*lateral.c, parents.c.parent_id]
     if probe:
         before = _past(c, _QUEUED, not descending, inclusive=True)
-        earlier = sa.select(c.id).where(c.from_run_id == parents.c.parent_id, before)
+        earlier = sa.select(c.id).where(
+            c.from_run_id == parents.c.parent_id, condition, before
+        )
         columns.append(sa.exists(earlier).label("_has_before"))
     return (
         sa.select(*columns)

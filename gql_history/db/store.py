@@ -134,25 +134,32 @@ class HistoryStore:
 
     # Reads
 
-    async def get(self, run_id: str) -> RunRecord | None:
-        """The run with ``run_id``, or ``None``."""
-        runs = await self.get_many([run_id])
+    async def get(
+        self, run_id: str, run_filter: RunFilter | None = None
+    ) -> RunRecord | None:
+        """The run with ``run_id`` if ``run_filter`` matches it, or ``None``."""
+        runs = await self.get_many([run_id], run_filter)
         return runs[0] if runs else None
 
-    async def get_many(self, run_ids: Collection[str]) -> list[RunRecord]:
-        """The runs with any of ``run_ids``, in no particular order."""
+    async def get_many(
+        self, run_ids: Collection[str], run_filter: RunFilter | None = None
+    ) -> list[RunRecord]:
+        """The runs with any of ``run_ids`` that ``run_filter`` matches, in no
+        particular order."""
         run_ids = [run_id for run_id in run_ids if storable(run_id)]  # others: none
         if not run_ids:
             return []
+        bound = await self.bound(run_filter)
         select = await self.select_runs()
         ids = self.table.c.id
         read = self.reads.get(
-            ("runs", await self.present_columns()),
+            ("runs", bound.shape),
             lambda: select.where(
-                ids == sa.any_(sa.bindparam("ids", type_=ARRAY(ids.type)))
+                ids == sa.any_(sa.bindparam("ids", type_=ARRAY(ids.type))),
+                bound.condition,
             ),
         )
-        rows = await self.reads.fetch(read, {"ids": list(run_ids)})
+        rows = await self.reads.fetch(read, {**bound.values, "ids": list(run_ids)})
         return run_records(rows, self.live_tasks)
 
     async def count(self, run_filter: RunFilter | None = None) -> int:
@@ -254,28 +261,36 @@ class HistoryStore:
         start: Position | None = None,
         backward: bool = False,
         probe_before: bool = False,
+        run_filter: RunFilter | None = None,
     ) -> dict[str, Page]:
         """For each of ``parent_ids``, the page ``page`` would return for
-        ``RunFilter(from_run_id=parent)`` in ``QUEUED_ASC`` order, all in one
-        SQL statement."""
+        ``RunFilter(from_run_id=parent)`` (and ``run_filter``) in
+        ``QUEUED_ASC`` order, all in one SQL statement."""
         ids = list(dict.fromkeys(parent_ids))
         found: dict[str, list[RunRow]] = {parent: [] for parent in ids}
         has_before = dict.fromkeys(ids, False)
         probe = start is not None and probe_before
         present = await self.present_columns()
         if ids and "from_run_id" in present:
+            bound = await self.bound(run_filter)
             select = await self.select_runs()
             read = self.reads.get(
-                ("children", present, backward, start is not None, probe),
+                ("children", bound.shape, backward, start is not None, probe),
                 lambda: children_statement(
                     self.table,
                     select,
+                    bound.condition,
                     descending=backward,
                     has_start=start is not None,
                     probe=probe,
                 ),
             )
-            params = {"parent_ids": ids, "limit": limit + 1, **start_params(start)}
+            params = {
+                **bound.values,
+                "parent_ids": ids,
+                "limit": limit + 1,
+                **start_params(start),
+            }
             for row in await self.reads.fetch(read, params):
                 if row.id is not None:
                     found[row.parent_id].append(row)
@@ -288,15 +303,21 @@ class HistoryStore:
             for parent, rows in found.items()
         }
 
-    async def count_children(self, parent_ids: Collection[str]) -> dict[str, int]:
-        """How many runs each of ``parent_ids`` queued, in one SQL statement."""
+    async def count_children(
+        self, parent_ids: Collection[str], run_filter: RunFilter | None = None
+    ) -> dict[str, int]:
+        """How many runs ``run_filter`` matches each of ``parent_ids`` queued,
+        in one SQL statement."""
         counts = dict.fromkeys(parent_ids, 0)
         if not counts or "from_run_id" not in await self.present_columns():
             return counts
         c = self.table.c
         query = (
             sa.select(c.from_run_id, sa.func.count())
-            .where(c.from_run_id == sa.any_(text_array(counts)))
+            .where(
+                c.from_run_id == sa.any_(text_array(counts)),
+                await self.condition(run_filter),
+            )
             .group_by(c.from_run_id)
         )
         for parent, count in await self.fetch(query):

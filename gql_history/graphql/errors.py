@@ -21,6 +21,10 @@ from strawberry.types import StreamExecutionResult
 from ..errors import (
     InvalidQueryError,
     LiveUpdatesError,
+    PersistedQueryNotFoundError,
+    PersistedQueryNotInListError,
+    PersistedQueryNotSupportedError,
+    QueryNotInSafelistError,
     SearchUnavailableError,
     SubscriberTooSlowError,
 )
@@ -35,6 +39,17 @@ SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 LIVE_UPDATES_INTERRUPTED = "LIVE_UPDATES_INTERRUPTED"
 #: A text filter on a database without pg_trgm (the message says how to add it).
 SEARCH_UNAVAILABLE = "SEARCH_UNAVAILABLE"
+#: Persisted operations, coded as Apollo Server and Router code them.
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
+QUERY_NOT_IN_SAFELIST = "QUERY_NOT_IN_SAFELIST"
+_PERSISTED_CODES: dict[type[InvalidQueryError], str] = {
+    PersistedQueryNotFoundError: PERSISTED_QUERY_NOT_FOUND,
+    PersistedQueryNotSupportedError: PERSISTED_QUERY_NOT_SUPPORTED,
+    PersistedQueryNotInListError: PERSISTED_QUERY_NOT_IN_LIST,
+    QueryNotInSafelistError: QUERY_NOT_IN_SAFELIST,
+}
 
 #: Errors carrying a message meant for the client.
 _USER_ERRORS = (
@@ -71,6 +86,13 @@ def code_error(error: GraphQLError) -> GraphQLError:
         exc_info=(type(original), original, original.__traceback__),
     )
     return _coded(error, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR)
+
+
+def request_error(error: InvalidQueryError) -> GraphQLError:
+    """The coded GraphQL error refusing a whole request, such as a persisted
+    operation not held or not allowed (``BAD_USER_INPUT`` for the rest)."""
+    code = _PERSISTED_CODES.get(type(error), BAD_USER_INPUT)
+    return GraphQLError(str(error), extensions={"code": code})
 
 
 def _coded(error: GraphQLError, message: str, code: str) -> GraphQLError:

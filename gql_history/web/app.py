@@ -16,6 +16,7 @@ from typing_extensions import Doc
 
 from ..core.limits import QueryLimits
 from ..core.names import DEFAULT_TABLE_NAME
+from ..core.persisted import Manifest, PersistedDocuments
 from ..db.engine import DatabaseArg, resolve_engine
 from ..db.store import HistoryStore
 from ..db.tables import history_table
@@ -23,6 +24,7 @@ from ..service import HistoryService
 from .graphql_router import graphql_router
 from .pages import dashboard_router, serve_docs_offline, static_files
 from .rest import history_router
+from .scope import RunScope
 
 if TYPE_CHECKING:
     from fluid.db import CrudDB
@@ -41,11 +43,14 @@ def include_history_routes(
     dashboard: bool = True,
     tags: list[str | Enum] | None = None,
     dependencies: Sequence[params.Depends] = (),
+    scope: RunScope | None = None,
+    persisted: PersistedDocuments | None = None,
 ) -> None:
     """Add the REST routes at ``{prefix}-history``, the GraphQL endpoint (and
     GraphiQL) at ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path``
     say otherwise) and, with ``dashboard``, the dashboard at ``{prefix}-ui``,
-    all guarded by ``dependencies``.
+    all guarded by ``dependencies`` and narrowed by ``scope``; ``persisted``
+    holds the endpoint's persisted operations.
 
     The pages' assets are served from the package at ``{prefix}-static``,
     and the app's ``/docs`` and ``/redoc`` are replaced by pages loading
@@ -54,13 +59,19 @@ def include_history_routes(
     static_path = f"{prefix}-static"
     graphql_path = graphql_path or f"{prefix}-graphql"
     app.include_router(
-        history_router(service),
+        history_router(service, scope),
         prefix=route_prefix or f"{prefix}-history",
         tags=tags,
         dependencies=list(dependencies),
     )
     app.include_router(
-        graphql_router(service, dependencies=dependencies, static_path=static_path),
+        graphql_router(
+            service,
+            dependencies=dependencies,
+            static_path=static_path,
+            scope=scope,
+            persisted=persisted,
+        ),
         prefix=graphql_path,
         tags=tags,
         include_in_schema=False,  # GraphQL describes itself, not in OpenAPI
@@ -103,6 +114,23 @@ def create_app(
     cursor_secret: Annotated[
         str | None, Doc("Key signing pagination cursors; from the environment")
     ] = None,
+    scope: Annotated[
+        RunScope | None,
+        Doc(
+            "Given each request (a websocket's connection), the RunFilter of "
+            "the runs it may read; None for all"
+        ),
+    ] = None,
+    persisted_documents: Annotated[
+        Manifest | None,
+        Doc(
+            "An allow-list: a manifest (JSON file, or hash -> document) of the "
+            "only GraphQL operations that run"
+        ),
+    ] = None,
+    persisted_query_cache: Annotated[
+        int, Doc("Documents kept for automatic persisted queries; 0 turns APQ off")
+    ] = 1000,
     live_queue_size: Annotated[
         int, Doc("Most runs waiting to be sent to one live subscriber")
     ] = 1000,
@@ -145,6 +173,10 @@ def create_app(
         graphql_path=graphql_path,
         dashboard=dashboard,
         dependencies=dependencies or (),
+        scope=scope,
+        persisted=PersistedDocuments(
+            manifest=persisted_documents, cache_size=persisted_query_cache
+        ),
     )
     return app
 

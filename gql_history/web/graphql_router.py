@@ -1,13 +1,19 @@
 """The FastAPI router of the GraphQL endpoint: GraphiQL (served offline) on a
 browser's GET, queries on POST (and GET), and the ``graphql-transport-ws``
-websocket protocol only."""
+websocket protocol only.
+
+Persisted operations are resolved here, before Strawberry sees a request or
+a websocket ``subscribe``: a hash becomes its document, or the request is
+refused with a coded error (``core.persisted`` decides which).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pydantic_core
 from cross_web import HTTPException
@@ -35,15 +41,29 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from ..core.limits import QueryLimits
+from ..core.persisted import PersistedDocuments
+from ..errors import InvalidQueryError
 from ..graphql.context import HistoryContext
-from ..graphql.errors import BAD_USER_INPUT, code_errors
+from ..graphql.errors import (
+    BAD_USER_INPUT,
+    PERSISTED_QUERY_NOT_FOUND,
+    PERSISTED_QUERY_NOT_IN_LIST,
+    PERSISTED_QUERY_NOT_SUPPORTED,
+    QUERY_NOT_IN_SAFELIST,
+    code_errors,
+    request_error,
+)
 from ..graphql.schema import build_schema
 from ..service import HistoryService, ServesHistory, history_service
 from .pages import graphiql_html, root_path
+from .scope import RunScope, scoped_service
 
 #: Queries and mutations a websocket connection may run at once, besides its
 #: live subscriptions.
@@ -79,13 +99,58 @@ class _SizedWebSocketAdapter(ASGIWebSocketAdapter):
                     raise NonJsonMessageReceived from exc
 
 
+#: The HTTP status of a request refused for its persisted operation. A hash
+#: not held yet is a step of the APQ protocol (200, as Apollo Server answers);
+#: the allow-list's refusals are Apollo Router's.
+_REFUSED_STATUS = {
+    PERSISTED_QUERY_NOT_FOUND: 200,
+    PERSISTED_QUERY_NOT_SUPPORTED: 400,
+    PERSISTED_QUERY_NOT_IN_LIST: 404,
+    QUERY_NOT_IN_SAFELIST: 403,
+}
+
+
+class _Refused(Exception):  # noqa: N818 (control flow, not an error)
+    """A request refused before execution, answered with ``error``."""
+
+    def __init__(self, error: InvalidQueryError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[HistoryContext, None]):
-    """Strawberry's ``graphql-transport-ws`` handler, quiet when a client
-    goes away while it is sent results: that is no server error."""
+    """Strawberry's ``graphql-transport-ws`` handler, resolving persisted
+    operations (and enforcing the allow-list) on ``subscribe``, and quiet
+    when a client goes away while it is sent results: that is no server
+    error."""
 
     async def handle_task_exception(self, error: Exception) -> None:
         if not isinstance(error, WebSocketDisconnected):
             await super().handle_task_exception(error)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: Any = message.get("payload")
+        view = self.view
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and isinstance(payload, dict)
+            and isinstance(view, HistoryGraphQLRouter)
+        ):
+            try:
+                query = view.persisted.resolve(
+                    payload.get("query"), payload.get("extensions")
+                )
+            except InvalidQueryError as exc:
+                error = request_error(exc).formatted
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error]}
+                )
+                return
+            if query is not None:
+                resolved = {**message, "payload": {**payload, "query": query}}
+                message = cast(SubscribeMessage, resolved)
+        await super().handle_subscribe(message)
 
 
 class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
@@ -112,13 +177,16 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
             )
         return parsed
 
+    persisted = PersistedDocuments()
+    """The documents requests may name by hash, and the allow-list if any."""
     static_path = "/tasks-static"
     """Where GraphiQL's assets are served."""
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A browser's GET opens GraphiQL, with `?query=` in its editor; other
-        # GETs with a query (curl, fetch) execute it.
-        if request.method != "GET":
+        # GETs with a query (curl, fetch) execute it, as does a GET naming a
+        # persisted query, which asks for its result.
+        if request.method != "GET" or "extensions" in request.query_params:
             return False
         accept = request.headers.get("accept", "")
         if "text/html" in accept:
@@ -151,6 +219,11 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        try:
+            query = self.persisted.resolve(request_data.query, request_data.extensions)
+        except InvalidQueryError as exc:
+            raise _Refused(exc) from None
+        request_data = replace(request_data, query=query)
         operation = _operation(request_data, self.limits.max_tokens)
         # A plain request would run a subscription as a query, answering null.
         if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
@@ -173,6 +246,10 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
             return too_large
         try:
             return await super().run(request, context=context, root_value=root_value)
+        except _Refused as refused:
+            error = request_error(refused.error).formatted
+            status = _REFUSED_STATUS.get(error["extensions"]["code"], 400)
+            return JSONResponse({"errors": [error]}, status_code=status)
         except HTTPException as exc:
             if exc.status_code != 400:
                 raise
@@ -226,6 +303,8 @@ def graphql_router(
     *,
     dependencies: Sequence[params.Depends] | None = None,
     static_path: str = "/tasks-static",
+    scope: RunScope | None = None,
+    persisted: PersistedDocuments | None = None,
 ) -> HistoryGraphQLRouter:
     """The GraphQL endpoint serving a history (a ``HistoryService``, or what
     has one, such as the plugin) at the router's root.
@@ -234,6 +313,9 @@ def graphql_router(
     on a websocket a dependency gets a ``WebSocket`` where a request would
     come, so ask for ``starlette.requests.HTTPConnection`` to serve both.
     GraphiQL loads its assets from ``static_path`` (see ``include_history_routes``).
+    ``scope`` narrows each request's reads (a websocket connection's, once);
+    ``persisted`` holds the persisted operations (APQ with 1,000 documents,
+    no allow-list, when not given).
     """
 
     service = history_service(source)
@@ -241,7 +323,9 @@ def graphql_router(
 
     async def get_context(connection: HTTPConnection) -> HistoryContext:
         # one context per request, or per websocket connection
-        return HistoryContext(service, cache=connection.scope["type"] == "http")
+        assert isinstance(connection, Request | WebSocket)
+        scoped = await scoped_service(service, scope, connection)
+        return HistoryContext(scoped, cache=connection.scope["type"] == "http")
 
     router = HistoryGraphQLRouter(
         build_schema(limits),
@@ -256,4 +340,5 @@ def graphql_router(
     )
     router.limits = limits
     router.static_path = static_path
+    router.persisted = persisted or PersistedDocuments()
     return router

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +22,7 @@ from ..errors import (
 from ..service import HistoryService
 from .export import ExportFormat, ExportOptions, export_lines
 from .models import DEFAULT_LIMIT, TaskHistoryQuery, TaskRunHistory, TaskRunHistoryPage
+from .scope import RunScope, scoped_service
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ def _continued(
     return start, resumed
 
 
-def history_router(service: HistoryService) -> APIRouter:
-    """``GET ""`` (a page of runs) and ``GET /{run_id}`` (one run) of ``service``."""
+def history_router(service: HistoryService, scope: RunScope | None = None) -> APIRouter:
+    """``GET ""`` (a page of runs) and ``GET /{run_id}`` (one run) of
+    ``service``, narrowed per request by ``scope``."""
     router = APIRouter()
 
     @router.get(
@@ -110,10 +112,11 @@ def history_router(service: HistoryService) -> APIRouter:
         responses={503: _UNAVAILABLE_DOC},
     )
     async def get_history(
-        q: Annotated[TaskHistoryQuery, Query()],
+        q: Annotated[TaskHistoryQuery, Query()], request: Request
     ) -> TaskRunHistoryPage:
+        history = await scoped_service(service, scope, request)
         try:
-            return await history_page(service, q)
+            return await history_page(history, q)
         except SearchUnavailableError as exc:
             raise HTTPException(
                 status_code=422,
@@ -162,11 +165,13 @@ def history_router(service: HistoryService) -> APIRouter:
     async def export_history(
         q: Annotated[TaskHistoryQuery, Query()],
         options: Annotated[ExportOptions, Query()],
+        request: Request,
     ) -> StreamingResponse:
         """Every run of the query (its filters and ``order``; ``limit`` and
         ``cursor`` aside) up to ``max_rows``, as NDJSON or CSV."""
+        history = await scoped_service(service, scope, request)
         try:
-            lines = await export_lines(service, q, options)
+            lines = await export_lines(history, q, options)
         except InvalidQueryError as exc:  # text search without pg_trgm
             raise HTTPException(status_code=422, detail=str(exc)) from None
         except (SQLAlchemyError, OSError):
@@ -185,9 +190,10 @@ def history_router(service: HistoryService) -> APIRouter:
         summary="Get a task run",
         responses={404: _NOT_FOUND_DOC, 503: _UNAVAILABLE_DOC},
     )
-    async def get_run(run_id: str) -> TaskRunHistory:
+    async def get_run(run_id: str, request: Request) -> TaskRunHistory:
+        history = await scoped_service(service, scope, request)
         try:
-            return await history_run(service, run_id)
+            return await history_run(history, run_id)
         except RunNotFoundError:
             raise HTTPException(status_code=404, detail="Task run not found") from None
         except (SQLAlchemyError, OSError):

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -121,13 +122,20 @@ async def seeded(database_url: str, fresh_table: str) -> str:
     return fresh_table
 
 
+@contextmanager
+def serving(database_url: str, table_name: str, *options: str) -> Iterator[str]:
+    """``gql-history serve`` of ``table_name`` on a free port; its GraphQL URL."""
+    command = ["serve", "--database-url", database_url, "--table-name", table_name]
+    command += ["--port", "0", *options]
+    with running_command(command, ready="GraphiQL at ") as (_, output):
+        yield output.split("GraphiQL at ", 1)[1].split()[0].rstrip(",")
+
+
 @pytest.fixture(scope="module")
 def graphql_url(database_url: str, seeded: str) -> Iterator[str]:
     """``gql-history serve`` of the seeded table, on a free port."""
-    command = ["serve", "--database-url", database_url, "--table-name", seeded]
-    with running_command(command, ready="GraphiQL at ") as (_, output):
-        base = output.split("GraphiQL at ", 1)[1].split()[0].rstrip(",")
-        yield base
+    with serving(database_url, seeded) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -181,19 +189,64 @@ def test_clients_python_client_reads_the_history(
     )
 
 
-def test_clients_typescript_client_reads_the_history(
-    schema_file: Path, graphql_url: str
-) -> None:
+@pytest.fixture(scope="module")
+def typescript_example(schema_file: Path) -> list[str]:
+    """The command running the TypeScript example, generated and compiled."""
     try:
         generate.typescript_client(schema_file)
     except generate.ToolUnavailableError as exc:
         pytest.skip(str(exc))
     node = shutil.which("node")
     assert node is not None, "npm is installed, so node should be"
-    example = generate.TYPESCRIPT_CLIENT / "dist" / "src" / "example.js"
-    summary = _run_json([node, example, graphql_url, "c-child-1"])
+    return [node, str(generate.TYPESCRIPT_CLIENT / "dist" / "src" / "example.js")]
+
+
+def test_clients_typescript_client_reads_the_history(
+    typescript_example: list[str], graphql_url: str
+) -> None:
+    summary = _run_json([*typescript_example, graphql_url, "c-child-1"])
     assert summary == EXPECTED | {
         "scalarTypes": {"queued": "string", "params": "object"}
+    }
+
+
+def test_clients_typescript_client_runs_against_an_allow_list(
+    typescript_example: list[str], database_url: str, seeded: str
+) -> None:
+    """With the manifest graphql-codegen wrote, the server runs the example's
+    operations by hash (over GET) and refuses the same ones sent whole: their
+    text differs from the listed documents."""
+    manifest = generate.TYPESCRIPT_CLIENT / "generated" / "persisted-documents.json"
+    with serving(database_url, seeded, "--persisted-documents", str(manifest)) as url:
+        summary = _run_json([*typescript_example, url, "c-child-1", "--persisted"])
+        refused = subprocess.run(
+            [*typescript_example, url, "c-child-1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert summary == EXPECTED | {
+        "scalarTypes": {"queued": "string", "params": "object"}
+    }
+    assert refused.returncode != 0
+    assert "(QUERY_NOT_IN_SAFELIST)" in refused.stderr
+
+
+def test_clients_apollo_client_uses_automatic_persisted_queries(
+    typescript_example: list[str], graphql_url: str
+) -> None:
+    """Apollo Client's PersistedQueryLink: a hash unknown to the server, the
+    document sent once with it, then the hash alone (over GET)."""
+    node, example = typescript_example
+    apq = str(Path(example).with_name("apq.js"))
+    assert _run_json([node, apq, graphql_url, "c-child-1"]) == {
+        "read": ["c-child-1", "c-child-1"],
+        "sent": [
+            {"method": "GET", "query": False, "hash": True},
+            {"method": "POST", "query": True, "hash": True},
+            {"method": "GET", "query": False, "hash": True},
+        ],
     }
 
 

@@ -9,7 +9,12 @@ const config: CodegenConfig = {
   generates: {
     "./generated/": {
       preset: "client",
-      presetConfig: { fragmentMasking: false },
+      presetConfig: {
+        fragmentMasking: false,
+        // persisted-documents.json: each operation by its SHA-256 hash, the
+        // manifest `gql-history serve --persisted-documents` allows
+        persistedDocuments: { hashAlgorithm: "sha256" },
+      },
       config: {
         documentMode: "string",
         enumsAsTypes: true,

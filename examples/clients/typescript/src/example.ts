@@ -1,7 +1,10 @@
 // Read task history through the typed documents graphql-codegen generated.
 //
 //   npm run codegen && npm run build
-//   node dist/src/example.js http://127.0.0.1:8000/tasks-graphql RUN_ID
+//   node dist/src/example.js http://127.0.0.1:8000/tasks-graphql RUN_ID [--persisted]
+//
+// --persisted sends each operation's hash instead of its document, for a
+// server that runs only the operations of generated/persisted-documents.json.
 //
 // It reads a page of runs, the next page and back, the failures of one user,
 // and the lineage of RUN_ID, and prints what it found as JSON: the same
@@ -11,7 +14,7 @@ import {
   RunDetailsDocument,
   type RunSummaryFragment,
 } from "../generated/graphql.js";
-import { execute } from "./client.js";
+import { execute, type Options } from "./client.js";
 
 const PAGE_SIZE = 2;
 
@@ -19,31 +22,42 @@ function runIds(edges: ReadonlyArray<{ node: RunSummaryFragment }>): string[] {
   return edges.map((edge) => edge.node.runId);
 }
 
-export async function summarise(url: string, runId: string) {
-  const first = (await execute(url, HistoryPageDocument, { first: PAGE_SIZE })).runs;
+export async function summarise(url: string, runId: string, options: Options = {}) {
+  const first = (
+    await execute(url, HistoryPageDocument, { first: PAGE_SIZE }, options)
+  ).runs;
   const following = (
-    await execute(url, HistoryPageDocument, {
-      first: PAGE_SIZE,
-      after: first.pageInfo.endCursor,
-    })
+    await execute(
+      url,
+      HistoryPageDocument,
+      { first: PAGE_SIZE, after: first.pageInfo.endCursor },
+      options,
+    )
   ).runs;
   const back = (
-    await execute(url, HistoryPageDocument, {
-      last: PAGE_SIZE,
-      before: following.pageInfo.startCursor,
-    })
+    await execute(
+      url,
+      HistoryPageDocument,
+      { last: PAGE_SIZE, before: following.pageInfo.startCursor },
+      options,
+    )
   ).runs;
   const failures = (
-    await execute(url, HistoryPageDocument, {
-      first: 10,
-      filter: {
-        state: ["FAILURE"],
-        params: { user: "u1" },
-        queuedAfter: "2020-01-01T00:00:00+00:00",
+    await execute(
+      url,
+      HistoryPageDocument,
+      {
+        first: 10,
+        filter: {
+          state: ["FAILURE"],
+          params: { user: "u1" },
+          queuedAfter: "2020-01-01T00:00:00+00:00",
+        },
       },
-    })
+      options,
+    )
   ).runs;
-  const run = (await execute(url, RunDetailsDocument, { runId })).run;
+  const run = (await execute(url, RunDetailsDocument, { runId }, options)).run;
   if (run == null) {
     throw new Error(`no run ${runId}`);
   }
@@ -76,9 +90,10 @@ export async function summarise(url: string, runId: string) {
   };
 }
 
-const [url, runId] = process.argv.slice(2);
-if (!url || !runId) {
-  console.error("usage: node dist/src/example.js GRAPHQL_URL RUN_ID");
+const [url, runId, flag] = process.argv.slice(2);
+if (!url || !runId || (flag !== undefined && flag !== "--persisted")) {
+  console.error("usage: node dist/src/example.js GRAPHQL_URL RUN_ID [--persisted]");
   process.exit(2);
 }
-console.log(JSON.stringify(await summarise(url, runId), null, 2));
+const summary = await summarise(url, runId, { persisted: flag === "--persisted" });
+console.log(JSON.stringify(summary, null, 2));
