@@ -4,6 +4,10 @@
   TaskConsumer of the example tasks recording into TABLE, printing ``ready``
   once started; each line ``TASK JSON_PARAMS`` on its standard input queues a
   run, and it prints ``queued RUN_ID``; it stops at the end of its input.
+- ``python -m tests.processes ddl DATABASE_URL TABLE ACTION``: connects,
+  prints ``ready``, then at the first line on its standard input runs the
+  plugin's ACTION (``create_tables`` or ``upgrade_tables``) and prints
+  ``done`` or ``error TYPE: MESSAGE``: processes racing the same DDL.
 - ``python -m tests.processes serve DATABASE_URL TABLE``: gql_history's
   history service on a free port of 127.0.0.1, printing ``port N`` once it
   listens; SIGTERM stops it.
@@ -25,10 +29,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import sqlalchemy as sa
 import uvicorn
 
 from examples.app import create_task_manager
-from gql_history import create_app, get_history_plugin
+from gql_history import TaskHistoryPlugin, create_app, get_history_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
@@ -53,6 +58,23 @@ async def _work(database_url: str, redis_url: str, table: str) -> None:
             print("queued", run.id, flush=True)
     finally:
         await manager.shutdown()
+
+
+async def _ddl(database_url: str, table: str, action: str) -> None:
+    plugin = TaskHistoryPlugin(database_url, table_name=table)
+    try:
+        async with plugin.engine.connect() as conn:  # connected before the race
+            await conn.execute(sa.text("SELECT 1"))
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        try:
+            await getattr(plugin, action)()
+        except Exception as exc:
+            print(f"error {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
+        else:
+            print("done", flush=True)
+    finally:
+        await plugin.engine.dispose()
 
 
 class _Server(uvicorn.Server):
@@ -128,6 +150,8 @@ def main(args: list[str]) -> None:
     command, *rest = args
     if command == "worker":
         asyncio.run(_work(*rest))
+    elif command == "ddl":
+        asyncio.run(_ddl(*rest))
     elif command == "serve":
         _serve(*rest)
     else:
