@@ -72,7 +72,7 @@ async def test_cli_prune_interrupted_counts_every_batch_it_deleted(
         stderr,
     )
     assert match is not None, stderr
-    assert (int(match[1]), 0 < left) == (OLD_RUNS - left, True)
+    assert (int(match[1]), left > 0) == (OLD_RUNS - left, True)
 
 
 async def test_cli_interrupted_while_starting_prints_one_line() -> None:
