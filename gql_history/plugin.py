@@ -54,6 +54,8 @@ RECORDED_STATES = (
 )
 _MAX_ERROR_MESSAGE = 4000
 _MAX_HELD_ERRORS = 10_000
+#: The share of aio-fluid's stopping grace period the plugin's close takes.
+_SHUTDOWN_SHARE = 0.8
 
 
 class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
@@ -99,6 +101,20 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         max_pending: Annotated[
             int, Doc("Most runs held while the database is unreachable")
         ] = 100_000,
+        max_pending_bytes: Annotated[
+            int,
+            Doc("Most memory (about, in bytes) those held runs may take"),
+        ] = 64 * 1024 * 1024,
+        close_timeout: Annotated[
+            float,
+            Doc(
+                "Longest wait at shutdown to write pending runs; less when "
+                "aio-fluid's stopping grace period leaves less"
+            ),
+        ] = 10.0,
+        drop_log_interval: Annotated[
+            float, Doc("Seconds between log lines counting dropped run updates")
+        ] = 10.0,
         dependencies: Annotated[
             Sequence[params.Depends] | None,
             Doc(
@@ -197,7 +213,12 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.task_manager: scheduler.TaskManager | None = None
         self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
         self.writer = RunWriter(
-            self.store, batch_size=batch_size, max_pending=max_pending
+            self.store,
+            batch_size=batch_size,
+            max_pending=max_pending,
+            max_pending_bytes=max_pending_bytes,
+            close_timeout=close_timeout,
+            drop_log_interval=drop_log_interval,
         )
         self.service: Annotated[
             HistoryService, Doc("The read side, which the routes serve")
@@ -296,12 +317,40 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
 
     async def close(self) -> None:
         """End live subscriptions, write pending runs, then release the
-        database if the plugin owns it."""
-        await self.service.close()
-        await self._drain_async_dispatcher()
-        await self.writer.close()
-        if self._owns_engine:
-            await self.store.engine.dispose()
+        database if the plugin owns it.
+
+        All within the time aio-fluid leaves (``shutdown_budget``); if the
+        close is cancelled all the same, what is unwritten is still counted
+        and logged, then the cancellation goes on.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_budget()
+        try:
+            await self.service.close()
+            await self._drain_async_dispatcher(deadline - loop.time())
+            await self.writer.close(deadline - loop.time())
+        except asyncio.CancelledError:
+            self.writer.abandon("the shutdown was cancelled before they were written")
+            raise
+        finally:
+            if self._owns_engine:
+                await self.store.engine.dispose()
+
+    def shutdown_budget(self) -> float:
+        """Seconds the plugin's close may take.
+
+        A TaskConsumer with stopping grace period ``g`` cancels its whole
+        shutdown after ``2 g``, and its workers take up to ``g`` of that
+        before plugins close: the plugin takes at most ``0.8 g`` of the rest
+        (and never more than ``close_timeout``), leaving the remainder to
+        aio-fluid's own closing.
+        """
+        budget = self.writer.close_timeout
+        dispatcher = getattr(self.task_manager, "_async_dispatcher_worker", None)
+        grace = getattr(dispatcher, "_stopping_grace_period", None)
+        if isinstance(grace, int | float) and grace > 0:
+            budget = min(budget, _SHUTDOWN_SHARE * grace)
+        return budget
 
     async def flush(self) -> None:
         """Wait until every run event received so far is in the database."""
@@ -377,7 +426,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             tags=sorted(task_run.task.tags),
         )
 
-    async def _drain_async_dispatcher(self) -> None:
+    async def _drain_async_dispatcher(self, budget: float | None = None) -> None:
         """Wait for run events still queued in aio-fluid's async dispatcher.
 
         aio-fluid stops that dispatcher after this plugin and discards what it
@@ -386,12 +435,18 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         worker = getattr(self.task_manager, "_async_dispatcher_worker", None)
         if worker is None:
             return
+        if budget is None:
+            budget = self.writer.close_timeout
         try:
-            async with asyncio.timeout(self.writer.close_timeout):
+            async with asyncio.timeout(max(budget, 0)):
                 while worker.is_running() and worker.queue_size():  # noqa: ASYNC110
                     await asyncio.sleep(0.005)
         except TimeoutError:
-            logger.warning("gql_history: task events still queued at shutdown")
+            logger.error(
+                "gql_history: %d task event(s) still queued in aio-fluid at "
+                "shutdown were not recorded",
+                worker.queue_size(),
+            )
 
 
 def get_history_plugin(task_manager: TaskManagerDep) -> TaskHistoryPlugin:

@@ -3,7 +3,12 @@
 - ``python -m tests.processes worker DATABASE_URL REDIS_URL TABLE``: a
   TaskConsumer of the example tasks recording into TABLE, printing ``ready``
   once started; each line ``TASK JSON_PARAMS`` on its standard input queues a
-  run, and it prints ``queued RUN_ID``; it stops at the end of its input.
+  run, and it prints ``queued RUN_ID``; it stops at the end of its input,
+  then prints ``writer submitted=N written=N dropped=N pending=N``.
+- ``python -m tests.processes ddl DATABASE_URL TABLE ACTION``: connects,
+  prints ``ready``, then at the first line on its standard input runs the
+  plugin's ACTION (``create_tables`` or ``upgrade_tables``) and prints
+  ``done`` or ``error TYPE: MESSAGE``: processes racing the same DDL.
 - ``python -m tests.processes serve DATABASE_URL TABLE``: gql_history's
   history service on a free port of 127.0.0.1, printing ``port N`` once it
   listens; SIGTERM stops it.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import selectors
 import signal
@@ -25,16 +31,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import sqlalchemy as sa
 import uvicorn
 
 from examples.app import create_task_manager
-from gql_history import create_app, get_history_plugin
+from gql_history import TaskHistoryPlugin, create_app, get_history_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
 
 
 async def _work(database_url: str, redis_url: str, table: str) -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     manager = create_task_manager(
         database_url,
         redis_url=redis_url,
@@ -53,6 +63,30 @@ async def _work(database_url: str, redis_url: str, table: str) -> None:
             print("queued", run.id, flush=True)
     finally:
         await manager.shutdown()
+        writer = get_history_plugin(manager).writer
+        stats = writer.stats
+        print(
+            f"writer submitted={stats.submitted} written={stats.written} "
+            f"dropped={stats.dropped} pending={writer.pending}",
+            flush=True,
+        )
+
+
+async def _ddl(database_url: str, table: str, action: str) -> None:
+    plugin = TaskHistoryPlugin(database_url, table_name=table)
+    try:
+        async with plugin.engine.connect() as conn:  # connected before the race
+            await conn.execute(sa.text("SELECT 1"))
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        try:
+            await getattr(plugin, action)()
+        except Exception as exc:
+            print(f"error {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
+        else:
+            print("done", flush=True)
+    finally:
+        await plugin.engine.dispose()
 
 
 class _Server(uvicorn.Server):
@@ -73,16 +107,20 @@ def _serve(database_url: str, table: str) -> None:
 
 
 @contextlib.contextmanager
-def running(*args: str) -> Iterator[subprocess.Popen[str]]:
+def running(
+    *args: str, stderr: IO[str] | None = None, **env: str
+) -> Iterator[subprocess.Popen[str]]:
     """Run ``python -m tests.processes args`` (``output_line`` tells when it
-    is ready); stop it on exit: SIGTERM, then its input closed."""
+    is ready) with ``env`` added to the environment, its standard error to
+    ``stderr`` if given; stop it on exit: SIGTERM, then its input closed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.processes", *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
     )
     try:
         yield process
@@ -128,6 +166,8 @@ def main(args: list[str]) -> None:
     command, *rest = args
     if command == "worker":
         asyncio.run(_work(*rest))
+    elif command == "ddl":
+        asyncio.run(_ddl(*rest))
     elif command == "serve":
         _serve(*rest)
     else:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +85,10 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:
+            # one line, not click's blank line then "Aborted!"
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(_INTERRUPTED) from None
         except Exception as exc:
             if ctx.meta.get(_DEBUG):
                 raise
@@ -113,8 +120,8 @@ class _Commands(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
             sys.exit(_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -452,25 +459,73 @@ def prune(
         if not click.confirm(f"Delete {what}?", err=True):
             click.echo("Deleted nothing")
             return
-    deleted = [0]
+    progress = _Pruned()
 
     async def batches(store: HistoryStore) -> None:
-        while True:
-            count = await store.prune(cutoff, states=chosen, limit=batch_size)
-            deleted[0] += count
-            if count < batch_size:
-                return
+        async with _stopped_by_sigint() as stop:
+            while not stop.is_set():
+                progress.in_doubt = True
+                count = await store.prune(cutoff, states=chosen, limit=batch_size)
+                progress.in_doubt = False
+                progress.deleted += count
+                if count < batch_size:
+                    return
+            progress.interrupted = True
 
     try:
         _run(url, table_name, batches)
     except KeyboardInterrupt:
+        progress.interrupted = True
+    if progress.interrupted:
+        doubt = " (and maybe the batch it was deleting)" if progress.in_doubt else ""
         click.echo(
-            f"Interrupted: deleted {deleted[0]} runs queued before {when} "
-            f"from {table_name}; run it again to go on",
+            f"Interrupted: deleted {progress.deleted} runs{doubt} queued before "
+            f"{when} from {table_name}; run it again to go on",
             err=True,
         )
         ctx.exit(_INTERRUPTED)
-    click.echo(f"Deleted {deleted[0]} runs queued before {when} from {table_name}")
+    click.echo(
+        f"Deleted {progress.deleted} runs queued before {when} from {table_name}"
+    )
+
+
+@dataclass(slots=True)
+class _Pruned:
+    """How far a prune got."""
+
+    deleted: int = 0
+    interrupted: bool = False
+    in_doubt: bool = False
+    """Whether a batch was under way when the prune stopped."""
+
+
+@asynccontextmanager
+async def _stopped_by_sigint() -> AsyncIterator[asyncio.Event]:
+    """An event the first SIGINT sets, so a loop of short transactions stops
+    between two (and counts every one committed); a second SIGINT cancels
+    the one under way, as asyncio does."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    task = asyncio.current_task()
+
+    def interrupt() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    except (RuntimeError, ValueError):  # not the main thread: signals go elsewhere
+        yield stop
+        return
+    try:
+        yield stop
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def _database_url(flag: str | None) -> str:

@@ -1,4 +1,12 @@
-"""Creating and upgrading the history table: idempotent DDL."""
+"""Creating and upgrading the history table: idempotent DDL, serialised.
+
+Workers call ``create_tables`` as they start, so several processes may run
+it at once: PostgreSQL's catalog checks are not atomic with the ``CREATE``
+(two creators of one enum type clash on ``pg_type_typname_nsp_index``), so
+each call first takes a transaction-level advisory lock, one per database as
+tables of any name share the ``taskstate`` type, and the others wait for it,
+then find everything in place.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,9 @@ from .tables import all_indexes, extension_columns
 
 logger = logging.getLogger(__name__)
 
+#: The name hashed into the advisory-lock key of gql_history's DDL.
+_DDL_LOCK = "gql_history:ddl"
+
 
 async def column_names(engine: AsyncEngine, table: sa.Table) -> frozenset[str]:
     """The columns ``table`` has in the database; raises ``NoSuchTableError``."""
@@ -22,15 +33,16 @@ async def column_names(engine: AsyncEngine, table: sa.Table) -> frozenset[str]:
 async def create_tables(engine: AsyncEngine, table: sa.Table) -> None:
     """Create ``table``, its enum type and indexes where missing."""
     async with engine.begin() as conn:
-        await conn.run_sync(table.create, checkfirst=True)
-        await _create_indexes(conn, table)
+        await lock_ddl(conn)
+        await _create(conn, table)
 
 
 async def upgrade_tables(engine: AsyncEngine, table: sa.Table) -> list[str]:
     """Create ``table`` if missing, else add gql_history's columns and indexes
     to it (a TaskDbPlugin table); return the names of the columns added."""
-    await create_tables(engine, table)
     async with engine.begin() as conn:
+        await lock_ddl(conn)
+        await conn.run_sync(table.create, checkfirst=True)
         present = await _column_names(conn, table)
         missing = [c for c in extension_columns(table) if c.name not in present]
         name = conn.dialect.identifier_preparer.format_table(table)
@@ -41,6 +53,17 @@ async def upgrade_tables(engine: AsyncEngine, table: sa.Table) -> list[str]:
             )
         await _create_indexes(conn, table)
     return [c.name for c in missing]
+
+
+async def lock_ddl(conn: AsyncConnection) -> None:
+    """Wait for the DDL lock, held until ``conn``'s transaction ends."""
+    key = sa.func.hashtextextended(sa.literal(_DDL_LOCK), 0)
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def _create(conn: AsyncConnection, table: sa.Table) -> None:
+    await conn.run_sync(table.create, checkfirst=True)
+    await _create_indexes(conn, table)
 
 
 async def _column_names(conn: AsyncConnection, table: sa.Table) -> frozenset[str]:

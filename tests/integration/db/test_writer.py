@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -167,3 +168,66 @@ async def test_store_read_retries_a_connection_the_server_dropped(
     finally:
         await proxied.dispose()
     assert row is not None and row.id == "dropped"
+
+
+async def test_writer_logs_drops_rate_limited_with_counts(
+    fresh_table: str,
+    proxied_url: str,
+    proxy: TcpProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxied = create_engine(proxied_url)
+    store = HistoryStore(proxied, history_table(sa.MetaData(), fresh_table))
+    await store.create_tables()
+    writer = RunWriter(store, max_pending=10, retry_delay=0.05, max_retry_delay=0.2)
+    caplog.set_level(logging.ERROR, logger="gql_history.db.writer")
+    try:
+        async with writer:
+            await proxy.cut()
+            for i in range(1000):
+                writer.submit(run_record(f"flood-{i}"))
+                if i % 100 == 0:
+                    await asyncio.sleep(0.01)
+            writer.abandon("the test stops the writer")
+    finally:
+        await proxy.start()
+        await proxied.dispose()
+    counts = [
+        (record.args[0], record.args[1])  # type: ignore[index]
+        for record in caplog.records
+    ]
+    assert counts == [
+        (1, f"the buffer of 10 runs or {writer.max_pending_bytes} bytes is full"),
+        (989, f"the buffer of 10 runs or {writer.max_pending_bytes} bytes is full"),
+        (10, "the test stops the writer"),
+    ]
+    assert writer.stats.dropped == 1000
+
+
+async def test_writer_bounds_its_buffer_in_bytes(
+    fresh_table: str, proxied_url: str, proxy: TcpProxy, engine: AsyncEngine
+) -> None:
+    table = history_table(sa.MetaData(), fresh_table)
+    proxied = create_engine(proxied_url)
+    store = HistoryStore(proxied, table)
+    await store.create_tables()
+    params = {f"field_{i}": "x" * 40 for i in range(40)}  # 2 KB of JSON
+    writer = RunWriter(
+        store, max_pending_bytes=1_000_000, retry_delay=0.05, max_retry_delay=0.2
+    )
+    try:
+        async with writer:
+            await proxy.cut()
+            for i in range(1000):
+                writer.submit(run_record(f"big-{i}", params=params))
+            held, held_bytes = writer.pending, writer.pending_bytes
+            await proxy.start()
+            await asyncio.wait_for(writer.flush(), 20)
+    finally:
+        await proxied.dispose()
+    written = await states(
+        HistoryStore(engine, table), [f"big-{i}" for i in range(1000)]
+    )
+    assert 100 < held < 200  # about 6.7 KB a run
+    assert held_bytes <= 1_000_000
+    assert (len(written), writer.stats.dropped) == (held, 1000 - held)
