@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidQueryError
-from .filters import RunFilter
+
+if TYPE_CHECKING:  # at run time too, filters import aio-fluid: not for --help
+    from .filters import RunFilter
 
 
 @dataclass(frozen=True, slots=True)

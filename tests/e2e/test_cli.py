@@ -402,3 +402,26 @@ def test_cli_debug_shows_the_traceback() -> None:
         "gql_history.db.engine.InvalidDatabaseURLError: unsupported database 'mysql': "
         "gql_history needs PostgreSQL, e.g. postgresql://user@host:port/dbname\n"
     )
+
+
+def test_cli_help_loads_none_of_the_heavy_libraries() -> None:
+    """What keeps ``--help`` and ``--version`` at a fraction of a second: an
+    import here of aio-fluid, SQLAlchemy, Strawberry or FastAPI costs seconds."""
+    heavy = ("fluid", "sqlalchemy", "strawberry", "fastapi", "asyncpg", "pydantic")
+    script = (
+        "import sys\n"
+        "from gql_history.cli import cli\n"
+        "try:\n"
+        "    cli(['--help'], prog_name='gql-history')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "[]")
