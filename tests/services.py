@@ -53,3 +53,16 @@ def own_broker(url: str) -> str:
     every key with it, so the suite clears only the keys it wrote."""
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}name=gql-history-test-{secrets.token_hex(4)}"
+
+
+def clear_broker(url: str) -> None:
+    """Delete the keys aio-fluid wrote under ``url``'s broker name, in its
+    database: what worker processes of a test leave behind."""
+    import redis
+    from yarl import URL
+
+    name = URL(url).query.get("name", "redis-task-broker")
+    with redis.Redis.from_url(str(URL(url).with_query({}))) as client:
+        keys = list(client.scan_iter(match=f"{{{name}}}-*"))
+        if keys:
+            client.delete(*keys)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.processes import output_line, running
+from tests.services import clear_broker
 from tests.ws import GraphQLWS
 
 UPDATES = """
@@ -30,6 +34,14 @@ def own_redis_database(redis_url: str) -> str:
     """``redis_url`` with a database of this module's: no consumer of another
     test (or test run) takes the worker's runs."""
     return urlsplit(redis_url)._replace(path=f"/{REDIS_DATABASE}").geturl()
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[str]:
+    """The worker's broker, whose keys go once the test is done."""
+    url = own_redis_database(redis_url)
+    yield url
+    clear_broker(url)
 
 
 async def queue(worker: subprocess.Popen[str], task: str) -> str:
@@ -56,9 +68,8 @@ async def until_streaming(worker: subprocess.Popen[str], ws: GraphQLWS) -> list[
 
 
 async def test_run_updates_reach_subscribers_of_other_processes_within_a_second(
-    database_url: str, redis_url: str, fresh_table: str
+    database_url: str, broker: str, fresh_table: str
 ) -> None:
-    broker = own_redis_database(redis_url)
     with (
         running("worker", database_url, broker, fresh_table) as worker,
         running("serve", database_url, fresh_table) as server_a,
