@@ -37,6 +37,18 @@ def proxied_url(database_url: str, proxy: TcpProxy) -> str:
 
 
 @pytest.fixture
+async def proxied_store(
+    proxied_url: str, fresh_table: str
+) -> AsyncIterator[HistoryStore]:
+    """A store of the module's table reached through the proxy the tests cut."""
+    proxied = create_engine(proxied_url)
+    store = HistoryStore(proxied, history_table(sa.MetaData(), fresh_table))
+    await store.create_tables()
+    yield store
+    await proxied.dispose()
+
+
+@pytest.fixture
 async def store(engine: AsyncEngine, fresh_table: str) -> HistoryStore:
     store = HistoryStore(engine, history_table(sa.MetaData(), fresh_table))
     await store.create_tables()
@@ -83,25 +95,20 @@ async def test_writer_drops_only_the_row_the_database_rejects(
 
 
 async def test_writer_holds_runs_while_the_database_is_unreachable(
-    fresh_table: str, proxied_url: str, proxy: TcpProxy, engine: AsyncEngine
+    proxied_store: HistoryStore, proxy: TcpProxy, engine: AsyncEngine
 ) -> None:
-    table = history_table(sa.MetaData(), fresh_table)
-    proxied = create_engine(proxied_url)
-    store = HistoryStore(proxied, table)
-    await store.create_tables()
-    writer = RunWriter(store, max_pending=50, retry_delay=0.05, max_retry_delay=0.2)
-    try:
-        async with writer:
-            await proxy.cut()
-            for i in range(60):
-                writer.submit(run_record(f"held-{i}"))
-            await asyncio.sleep(0.5)
-            assert writer.stats.retries > 0
-            await proxy.start()
-            await asyncio.wait_for(writer.flush(), 10)
-    finally:
-        await proxied.dispose()
-    reader = HistoryStore(engine, table)
+    writer = RunWriter(
+        proxied_store, max_pending=50, retry_delay=0.05, max_retry_delay=0.2
+    )
+    async with writer:
+        await proxy.cut()
+        for i in range(60):
+            writer.submit(run_record(f"held-{i}"))
+        await asyncio.sleep(0.5)
+        assert writer.stats.retries > 0
+        await proxy.start()
+        await asyncio.wait_for(writer.flush(), 10)
+    reader = HistoryStore(engine, proxied_store.table)
     held = await states(reader, [f"held-{i}" for i in range(60)])
     assert (len(held), writer.stats.dropped) == (50, 10)
 
@@ -155,31 +162,22 @@ async def test_plugin_writes_pending_runs_when_the_task_manager_stops(
 
 
 async def test_store_read_retries_a_connection_the_server_dropped(
-    fresh_table: str, proxied_url: str, proxy: TcpProxy
+    proxied_store: HistoryStore, proxy: TcpProxy
 ) -> None:
-    proxied = create_engine(proxied_url)
-    store = HistoryStore(proxied, history_table(sa.MetaData(), fresh_table))
-    try:
-        await store.upsert([run_record("dropped")])
-        assert await store.get("dropped") is not None
-        await proxy.cut()  # the pooled connection is now dead
-        await proxy.start()
-        row = await store.get("dropped")
-    finally:
-        await proxied.dispose()
+    await proxied_store.upsert([run_record("dropped")])
+    assert await proxied_store.get("dropped") is not None
+    await proxy.cut()  # the pooled connection is now dead
+    await proxy.start()
+    row = await proxied_store.get("dropped")
     assert row is not None and row.id == "dropped"
 
 
 async def test_writer_logs_drops_rate_limited_with_counts(
-    fresh_table: str,
-    proxied_url: str,
-    proxy: TcpProxy,
-    caplog: pytest.LogCaptureFixture,
+    proxied_store: HistoryStore, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    proxied = create_engine(proxied_url)
-    store = HistoryStore(proxied, history_table(sa.MetaData(), fresh_table))
-    await store.create_tables()
-    writer = RunWriter(store, max_pending=10, retry_delay=0.05, max_retry_delay=0.2)
+    writer = RunWriter(
+        proxied_store, max_pending=10, retry_delay=0.05, max_retry_delay=0.2
+    )
     caplog.set_level(logging.ERROR, logger="gql_history.db.writer")
     try:
         async with writer:
@@ -191,7 +189,6 @@ async def test_writer_logs_drops_rate_limited_with_counts(
             writer.abandon("the test stops the writer")
     finally:
         await proxy.start()
-        await proxied.dispose()
     counts = [
         (record.args[0], record.args[1])  # type: ignore[index]
         for record in caplog.records
@@ -205,28 +202,24 @@ async def test_writer_logs_drops_rate_limited_with_counts(
 
 
 async def test_writer_bounds_its_buffer_in_bytes(
-    fresh_table: str, proxied_url: str, proxy: TcpProxy, engine: AsyncEngine
+    proxied_store: HistoryStore, proxy: TcpProxy, engine: AsyncEngine
 ) -> None:
-    table = history_table(sa.MetaData(), fresh_table)
-    proxied = create_engine(proxied_url)
-    store = HistoryStore(proxied, table)
-    await store.create_tables()
     params = {f"field_{i}": "x" * 40 for i in range(40)}  # 2 KB of JSON
     writer = RunWriter(
-        store, max_pending_bytes=1_000_000, retry_delay=0.05, max_retry_delay=0.2
+        proxied_store,
+        max_pending_bytes=1_000_000,
+        retry_delay=0.05,
+        max_retry_delay=0.2,
     )
-    try:
-        async with writer:
-            await proxy.cut()
-            for i in range(1000):
-                writer.submit(run_record(f"big-{i}", params=params))
-            held, held_bytes = writer.pending, writer.pending_bytes
-            await proxy.start()
-            await asyncio.wait_for(writer.flush(), 20)
-    finally:
-        await proxied.dispose()
+    async with writer:
+        await proxy.cut()
+        for i in range(1000):
+            writer.submit(run_record(f"big-{i}", params=params))
+        held, held_bytes = writer.pending, writer.pending_bytes
+        await proxy.start()
+        await asyncio.wait_for(writer.flush(), 20)
     written = await states(
-        HistoryStore(engine, table), [f"big-{i}" for i in range(1000)]
+        HistoryStore(engine, proxied_store.table), [f"big-{i}" for i in range(1000)]
     )
     assert 100 < held < 200  # about 6.7 KB a run
     assert held_bytes <= 1_000_000
