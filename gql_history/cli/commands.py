@@ -544,12 +544,13 @@ def _run[T](
 ) -> T:
     """Run ``action`` with a store of the table, then release the database."""
     from ..db.store import open_store
+    from .serve import run_command
 
     async def run() -> T:
         async with open_store(url, table_name) as store:
             return await action(store)
 
-    return asyncio.run(run())
+    return run_command(run())
 
 
 def _one_line(text: str) -> str:

@@ -13,7 +13,7 @@ import errno
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
 from typing import Any
 
@@ -38,10 +38,27 @@ class ServeError(HistoryError):
     """Raised when the app cannot listen or fails to start."""
 
 
+def run_command[T](main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` for a command, after which a Ctrl-C leaves one line.
+
+    A driver cancelled mid-connect (asyncpg's TLS probe) leaves a future that
+    fails once the loop closes its socket and complains, when collected, that
+    nobody read the failure. The user asked to stop: that noise is dropped.
+    """
+    runner = asyncio.Runner()
+    try:
+        return runner.run(main)
+    except KeyboardInterrupt:
+        runner.get_loop().set_exception_handler(lambda loop, context: None)
+        raise
+    finally:
+        runner.close()
+
+
 def check_database(url: str, table_name: str | None = None) -> None:
     """Connect to PostgreSQL at ``url`` and, given ``table_name``, find that
     table there; raise ``ServiceUnavailableError`` saying what failed."""
-    asyncio.run(_check_database(url, table_name))
+    run_command(_check_database(url, table_name))
 
 
 async def _check_database(url: str, table_name: str | None) -> None:
@@ -77,7 +94,7 @@ async def _check_database(url: str, table_name: str | None) -> None:
 
 def check_redis(url: str) -> None:
     """PING Redis at ``url``; raise ``ServiceUnavailableError`` if none answers."""
-    asyncio.run(_check_redis(url))
+    run_command(_check_redis(url))
 
 
 async def _check_redis(url: str) -> None:
