@@ -147,19 +147,22 @@ def output_line(
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     while True:
-        line = _readline(process.stdout, deadline - time.monotonic())
+        left = deadline - time.monotonic()
+        if left <= 0 or not _readable(process.stdout, left):
+            raise AssertionError(
+                f"{process.args} printed no {prefixes} in {timeout:.0f}s"
+            )
+        line = process.stdout.readline()
         if not line:
             raise AssertionError(f"{process.args} exited with {process.wait()}")
         if line.startswith(prefixes):
             return line.strip()
 
 
-def _readline(stream: IO[str], timeout: float) -> str:
+def _readable(stream: IO[str], timeout: float) -> bool:
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
-        if timeout <= 0 or not selector.select(timeout):
-            raise AssertionError(f"no output in {READY_TIMEOUT:.0f}s")
-    return stream.readline()
+        return bool(selector.select(timeout))
 
 
 def main(args: list[str]) -> None:
