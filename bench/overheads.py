@@ -28,6 +28,8 @@ from gql_history.core.persisted import sha256_hex
 from gql_history.core.records import RunRecord
 
 TABLE = "bench_overheads"
+#: Requests of one case in a row, between the other cases' blocks.
+BLOCK = 10
 PAGE = """
 query Page($filter: TaskRunFilter) {
   runs(filter: $filter, first: 20) {
@@ -106,9 +108,16 @@ async def main(dsn: str, rows: int, requests: int) -> None:
         await client.post("/tasks-graphql", json={"query": PAGE, "extensions": hashed})
         for _, body, headers in cases:  # warm every statement and cache
             await _timed(client, 20, body, headers)
-        print(f"{rows} runs, {requests} requests per case, in-process:")
-        for name, body, headers in cases:
-            times = sorted(await _timed(client, requests, body, headers))
+        # interleaved blocks, each round starting with the next case, so a
+        # busy moment of a shared machine falls on every case alike
+        timings: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+        for round_ in range(max(1, requests // BLOCK)):
+            shift = round_ % len(cases)
+            for name, body, headers in cases[shift:] + cases[:shift]:
+                timings[name] += await _timed(client, BLOCK, body, headers)
+        print(f"{rows} runs, {requests} requests per case, interleaved, in-process:")
+        for name, times in timings.items():
+            times.sort()
             p95 = times[int(len(times) * 0.95)]
             median = statistics.median(times)
             print(f"  {name:26} median {median:6.2f} ms  p95 {p95:6.2f} ms")
