@@ -5,6 +5,10 @@
   once started; each line ``TASK JSON_PARAMS`` on its standard input queues a
   run, and it prints ``queued RUN_ID``; it stops at the end of its input,
   then prints ``writer submitted=N written=N dropped=N pending=N``.
+- ``python -m tests.processes mortal DATABASE_URL REDIS_URL TABLE``: the same
+  worker running two runs at a time, with a heartbeat every 0.2 s and a grace
+  of 1 s, printing ``ready WORKER`` (its name in the runs): the tests of
+  lost runs kill it and let another one mark its runs.
 - ``python -m tests.processes ddl DATABASE_URL TABLE ACTION``: connects,
   prints ``ready``, then at the first line on its standard input runs the
   plugin's ACTION (``create_tables`` or ``upgrade_tables``) and prints
@@ -29,7 +33,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 import uvicorn
@@ -41,7 +45,16 @@ ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
 
 
-async def _work(database_url: str, redis_url: str, table: str) -> None:
+#: The options of a worker whose death the tests want noticed in a second.
+MORTAL = dict(
+    max_concurrent_tasks=2,
+    history_options=dict(heartbeat_interval=0.2, worker_grace=1.0),
+)
+
+
+async def _work(
+    database_url: str, redis_url: str, table: str, **options: Any
+) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -51,10 +64,11 @@ async def _work(database_url: str, redis_url: str, table: str) -> None:
         schedule=False,
         table_name=table,
         sleep_millis=10,  # pick queued runs up at once
+        **options,
     )
     await get_history_plugin(manager).create_tables()
     await manager.startup()
-    print("ready", flush=True)
+    print("ready", get_history_plugin(manager).worker, flush=True)
     loop = asyncio.get_running_loop()
     try:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
@@ -166,6 +180,8 @@ def main(args: list[str]) -> None:
     command, *rest = args
     if command == "worker":
         asyncio.run(_work(*rest))
+    elif command == "mortal":
+        asyncio.run(_work(*rest, **MORTAL))
     elif command == "ddl":
         asyncio.run(_ddl(*rest))
     elif command == "serve":
