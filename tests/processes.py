@@ -48,13 +48,12 @@ READY_TIMEOUT = 30.0
 #: The options of a worker whose death the tests want noticed in a second.
 MORTAL = dict(
     max_concurrent_tasks=2,
+    stopping_grace_period=1.0,  # stopped in a second at the end of a test
     history_options=dict(heartbeat_interval=0.2, worker_grace=1.0),
 )
 
 
-async def _work(
-    database_url: str, redis_url: str, table: str, **options: Any
-) -> None:
+async def _work(database_url: str, redis_url: str, table: str, **options: Any) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -39,5 +39,7 @@ class LiveTasks:
         return {
             name: float(seconds)
             for name, task in self.registry.items()
-            if isinstance(seconds := getattr(task, "timeout_seconds", None), int | float)
+            if isinstance(
+                seconds := getattr(task, "timeout_seconds", None), int | float
+            )
         }

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.records import LOST_ERROR_TYPE
 from .tables import workers_table
-from .upserts import notify_changed, written
+from .upserts import written
 
 #: The name hashed, with the table's, into the reaper's advisory-lock key.
 _REAP_LOCK = "gql_history:reap:"
 #: A run the history may mark lost: one that looks live.
 _LIVE_STATES = (TaskState.queued, TaskState.running)
-_SECOND = sa.literal_column("interval '1 second'")
+_SECOND: sa.ColumnElement[Any] = sa.literal_column("interval '1 second'")
 _ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
 
 
@@ -50,35 +50,7 @@ async def try_reap_lock(conn: AsyncConnection, table: sa.Table) -> bool:
     return bool(taken.scalar())
 
 
-async def mark_lost(
-    conn: AsyncConnection,
-    table: sa.Table,
-    *,
-    reaper: str,
-    grace: float,
-    timeout_margin: float,
-    timeouts: Mapping[str, float],
-    limit: int,
-) -> int:
-    """Mark up to ``limit`` lost runs interrupted in ``conn``'s transaction
-    (its caller holds the reaper's lock), notify them; how many it marked."""
-    changed = (
-        await conn.execute(
-            _mark_lost_statement(
-                table,
-                reaper=reaper,
-                grace=grace,
-                timeout_margin=timeout_margin,
-                timeouts=timeouts,
-                limit=limit,
-            )
-        )
-    ).all()
-    await notify_changed(conn, table, changed)
-    return len(changed)
-
-
-def _mark_lost_statement(
+def lost_runs_statement(
     table: sa.Table,
     *,
     reaper: str,
@@ -87,8 +59,9 @@ def _mark_lost_statement(
     timeouts: Mapping[str, float],
     limit: int,
 ) -> sa.Update:
-    """One ``UPDATE``: the lost runs, locked (rows a writer holds are left
-    for the next pass), each with why and by whom."""
+    """Mark up to ``limit`` lost runs interrupted, in one ``UPDATE``: they
+    are locked (rows a writer holds are left for the next pass) and each
+    gets why and by whom; it returns what ``notify_changed`` needs."""
     c, w = table.c, workers_table(table).c
     names = sa.literal(list(timeouts), ARRAY(sa.Text))
     seconds = sa.literal([float(s) for s in timeouts.values()], ARRAY(sa.Float))
@@ -129,8 +102,7 @@ def _mark_lost_statement(
         (
             n.silent,
             sa.func.format(
-                "worker %s stopped sending heartbeats at %s; "
-                "marked interrupted by %s",
+                "worker %s stopped sending heartbeats at %s; marked interrupted by %s",
                 c.worker,
                 seen,
                 reaper,

@@ -96,8 +96,7 @@ class WorkerMonitor:
             except Exception as exc:  # the database, mostly: never end the loop
                 if not self._failing:
                     logger.warning(
-                        "gql_history: heartbeat of %s failed, retrying every "
-                        "%ss: %s",
+                        "gql_history: heartbeat of %s failed, retrying every %ss: %s",
                         self.worker,
                         self.interval,
                         exc,

@@ -30,12 +30,12 @@ from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
 from .keyset import LIMIT, children_statement, page_statement, start_params
-from .liveness import heartbeat_statement, mark_lost, try_reap_lock
+from .liveness import heartbeat_statement, lost_runs_statement, try_reap_lock
 from .notifications import channel_for
 from .retention import horizon_statement, prune_statement
 from .statements import CompiledReads, RunRow, run_records
 from .tables import TRIGRAM_EXTENSION, history_table
-from .upserts import write_runs
+from .upserts import notify_changed, write_runs
 
 
 class HistoryStore:
@@ -162,8 +162,7 @@ class HistoryStore:
         async with self.engine.begin() as conn:
             if not await try_reap_lock(conn, self.table):
                 return None
-            return await mark_lost(
-                conn,
+            statement = lost_runs_statement(
                 self.table,
                 reaper=reaper,
                 grace=grace,
@@ -171,6 +170,9 @@ class HistoryStore:
                 timeouts=timeouts,
                 limit=limit,
             )
+            changed = (await conn.execute(statement)).all()
+            await notify_changed(conn, self.table, changed)
+        return len(changed)
 
     # Reads
 

@@ -8,10 +8,9 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from fluid.scheduler import TaskState
 
 from ..core.records import (
     FINISHED_RANK,
@@ -154,13 +153,9 @@ def _after_horizon(table: sa.Table, unnested: Any) -> sa.ColumnElement[bool]:
     """Whether a written run may be inserted: queued at or after the horizon
     the last prune applied, or already a row (whose update always applies).
     A late event of a pruned run does not bring it back."""
-    horizon = (
-        sa.select(retention_table(table).c.horizon).limit(1).scalar_subquery()
-    )
+    horizon = sa.select(retention_table(table).c.horizon).limit(1).scalar_subquery()
     existing = sa.exists().where(table.c.id == unnested.c.id)
-    return sa.or_(
-        unnested.c.queued >= sa.func.coalesce(horizon, _NO_HORIZON), existing
-    )
+    return sa.or_(unnested.c.queued >= sa.func.coalesce(horizon, _NO_HORIZON), existing)
 
 
 def _progress(columns: Any, present: Iterable[str]) -> sa.ColumnElement[Any]:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql_history.core.records import LOST_ERROR_TYPE, RunRecord
 from gql_history.db.liveness import try_reap_lock
 from gql_history.db.store import HistoryStore
-from gql_history.db.tables import history_table, workers_table
+from gql_history.db.tables import workers_table
 from tests.factories import run_record
 
 GRACE = 1.0
@@ -21,13 +21,8 @@ MARGIN = 5.0
 
 
 @pytest.fixture
-async def store(engine: AsyncEngine, fresh_table: str) -> HistoryStore:
-    store = HistoryStore(engine, history_table(sa.MetaData(), fresh_table))
-    await store.create_tables()
-    async with engine.begin() as conn:
-        await conn.execute(sa.delete(store.table))
-        await conn.execute(sa.delete(workers_table(store.table)))
-    return store
+def store(empty_store: HistoryStore) -> HistoryStore:
+    return empty_store
 
 
 async def beat(store: HistoryStore, worker: str, seconds_ago: float = 0) -> None:

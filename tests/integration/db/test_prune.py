@@ -5,10 +5,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_history.db.store import HistoryStore
-from gql_history.db.tables import history_table, retention_table
+from gql_history.db.tables import retention_table
 from tests.factories import T0, run_record
 
 #: run id -> (days before T0 it was queued, its state)
@@ -23,12 +22,8 @@ RUNS = {
 
 
 @pytest.fixture
-async def store(engine: AsyncEngine, fresh_table: str) -> HistoryStore:
-    store = HistoryStore(engine, history_table(sa.MetaData(), fresh_table))
-    await store.create_tables()
-    async with engine.begin() as conn:
-        await conn.execute(sa.delete(store.table))
-        await conn.execute(sa.delete(retention_table(store.table)))
+async def store(empty_store: HistoryStore) -> HistoryStore:
+    store = empty_store
     await store.upsert(
         [
             run_record(run_id, queued=T0 - timedelta(days=days), state=state)
@@ -83,9 +78,7 @@ async def test_prune_keeps_a_late_event_from_bringing_a_run_back(
     late = [
         # a pruned run's late (or duplicated) events: neither is inserted
         run_record("old-ok-1", queued=T0 - timedelta(days=40)),
-        run_record(
-            "old-ok-2", queued=T0 - timedelta(days=35), state=TaskState.running
-        ),
+        run_record("old-ok-2", queued=T0 - timedelta(days=35), state=TaskState.running),
         # a run kept by the prune (another state) still takes its updates
         run_record(
             "old-failed",
