@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql_history.core.records import LOST_ERROR_TYPE, RunRecord
 from gql_history.db.liveness import try_reap_lock
 from gql_history.db.store import HistoryStore
-from gql_history.db.tables import workers_table
-from tests.factories import run_record
+from tests.factories import beat, run_record
 
 GRACE = 1.0
 MARGIN = 5.0
@@ -23,19 +22,6 @@ MARGIN = 5.0
 @pytest.fixture
 def store(empty_store: HistoryStore) -> HistoryStore:
     return empty_store
-
-
-async def beat(store: HistoryStore, worker: str, seconds_ago: float = 0) -> None:
-    """A heartbeat of ``worker``, as if ``seconds_ago``."""
-    await store.heartbeat(worker)
-    if seconds_ago:
-        workers = workers_table(store.table)
-        async with store.engine.begin() as conn:
-            await conn.execute(
-                sa.update(workers)
-                .where(workers.c.name == worker)
-                .values(last_seen=sa.func.now() - timedelta(seconds=seconds_ago))
-            )
 
 
 def live_run(
