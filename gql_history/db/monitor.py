@@ -65,8 +65,8 @@ class WorkerMonitor:
         """One heartbeat and one reaper pass: the runs it marked, or None if
         another process was reaping."""
         await self.store.heartbeat(self.worker)
-        total: int | None = 0
-        while total is not None:
+        total = 0
+        while True:
             marked = await self.store.reap(
                 reaper=self.worker,
                 grace=self.grace,
@@ -85,8 +85,7 @@ class WorkerMonitor:
                     self.worker,
                 )
             if marked < self.limit:
-                break
-        return total
+                return total
 
     async def _run(self) -> None:
         while True:
