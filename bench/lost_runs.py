@@ -68,11 +68,11 @@ def queue(worker: subprocess.Popen[str], task: str, params: str) -> str:
 
 
 async def fresh(engine: AsyncEngine, name: str) -> sa.Table:
+    table = history_table(sa.MetaData(), name)
     async with engine.begin() as conn:
-        await conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
-        for side in ("workers", "retention"):
-            await conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}_{side}"'))
-    return history_table(sa.MetaData(), name)
+        for each in (table, *table.info["side_tables"]):
+            await conn.execute(sa.text(f'DROP TABLE IF EXISTS "{each.name}"'))
+    return table
 
 
 async def states(engine: AsyncEngine, table: sa.Table) -> dict[str, Any]:
