@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,6 +28,7 @@ from .core.persisted import Manifest, PersistedDocuments
 from .core.records import RunRecord
 from .core.tasks import LiveTasks
 from .db.engine import DatabaseArg, resolve_engine
+from .db.monitor import WorkerMonitor
 from .db.stats import RunStats
 from .db.store import HistoryStore
 from .db.tables import history_table
@@ -115,6 +118,27 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         drop_log_interval: Annotated[
             float, Doc("Seconds between log lines counting dropped run updates")
         ] = 10.0,
+        heartbeat_interval: Annotated[
+            float,
+            Doc(
+                "Seconds between this process's heartbeats, and between its "
+                "passes at marking lost runs; 0 turns both off"
+            ),
+        ] = 5.0,
+        worker_grace: Annotated[
+            float,
+            Doc(
+                "Seconds without a heartbeat after which a worker's queued "
+                "and running runs are marked interrupted"
+            ),
+        ] = 30.0,
+        timeout_margin: Annotated[
+            float,
+            Doc(
+                "Seconds past its task's timeout after which a running run "
+                "with no end recorded is marked interrupted"
+            ),
+        ] = 60.0,
         dependencies: Annotated[
             Sequence[params.Depends] | None,
             Doc(
@@ -244,6 +268,17 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             ),
             live_queue_size=live_queue_size,
         )
+        self.worker: Annotated[
+            str, Doc("This process's name in the runs it writes: host:pid:manager")
+        ] = worker_name()
+        self.monitor = WorkerMonitor(
+            self.store,
+            worker=self.worker,
+            interval=heartbeat_interval,
+            grace=worker_grace,
+            timeout_margin=timeout_margin,
+            timeouts=self.store.live_tasks.timeouts,
+        )
         self._errors: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     @property
@@ -275,6 +310,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.store.live_tasks.registry = task_manager.registry
         if is_in_cpu_process():
             return
+        self.worker = self.monitor.worker = worker_name(task_manager.manager_id)
         for state in RECORDED_STATES:
             task_manager.register_async_handler(Event(state, self.tag), self._on_event)
         task_manager.dispatcher.register_handler(
@@ -310,6 +346,8 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
 
     async def __aenter__(self) -> TaskHistoryPlugin:
         await self.writer.__aenter__()
+        if self.monitor.interval > 0:
+            await self.monitor.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -326,6 +364,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.shutdown_budget()
         try:
+            await self.monitor.close()
             await self.service.close()
             await self._drain_async_dispatcher(deadline - loop.time())
             await self.writer.close(deadline - loop.time())
@@ -424,6 +463,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             error_type=error_type,
             error_message=error_message,
             tags=sorted(task_run.task.tags),
+            worker=self.worker,
         )
 
     async def _drain_async_dispatcher(self, budget: float | None = None) -> None:
@@ -447,6 +487,13 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
                 "shutdown were not recorded",
                 worker.queue_size(),
             )
+
+
+def worker_name(manager_id: str = "") -> str:
+    """This process's name among the writers of runs: host, pid and the
+    start of the task manager's id (pids repeat across hosts and restarts)."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    return f"{name}:{manager_id[:8]}" if manager_id else name
 
 
 def get_history_plugin(task_manager: TaskManagerDep) -> TaskHistoryPlugin:

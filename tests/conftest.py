@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fluid.scheduler import TaskConsumer
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.app import create_task_manager
@@ -21,6 +21,7 @@ from gql_history import (
 )
 from gql_history.cli.embedded import EmbeddedServices
 from gql_history.db.engine import create_engine
+from gql_history.db.tables import history_table
 from tests import services
 from tests.gql import GraphQL
 
@@ -67,6 +68,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def fresh_table(engine: AsyncEngine, table_name: str) -> str:
     async with engine.begin() as conn:
         await conn.execute(text(f'DROP TABLE IF EXISTS "{table_name}"'))
+        # and the tables beside it (workers, retention horizon)
+        for side in history_table(MetaData(), table_name).info["side_tables"]:
+            await conn.execute(text(f'DROP TABLE IF EXISTS "{side.name}"'))
     return table_name
 
 

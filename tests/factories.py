@@ -1,13 +1,17 @@
-"""Run records for tests that write the history table directly."""
+"""Run records (and workers' heartbeats) for tests that write the history
+table directly."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from fluid.scheduler import TaskState
 
 from gql_history.core.records import RunRecord
+from gql_history.db.store import HistoryStore
+from gql_history.db.tables import workers_table
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -52,3 +56,16 @@ def lifecycle(run_id: str, **fields: Any) -> list[RunRecord]:
             **fields,
         ),
     ]
+
+
+async def beat(store: HistoryStore, worker: str, seconds_ago: float = 0) -> None:
+    """A heartbeat of ``worker``, as if ``seconds_ago``."""
+    await store.heartbeat(worker)
+    if seconds_ago:
+        workers = workers_table(store.table)
+        async with store.engine.begin() as conn:
+            await conn.execute(
+                sa.update(workers)
+                .where(workers.c.name == worker)
+                .values(last_seen=sa.func.now() - timedelta(seconds=seconds_ago))
+            )

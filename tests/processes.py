@@ -5,6 +5,11 @@
   once started; each line ``TASK JSON_PARAMS`` on its standard input queues a
   run, and it prints ``queued RUN_ID``; it stops at the end of its input,
   then prints ``writer submitted=N written=N dropped=N pending=N``.
+- ``python -m tests.processes mortal DATABASE_URL REDIS_URL TABLE [TASKS
+  [GRACE [HEARTBEAT]]]``: the same worker running TASKS runs at a time (2),
+  with a heartbeat every HEARTBEAT seconds (0.2) and a grace of GRACE (1),
+  printing ``ready WORKER`` (its name in the runs): the tests of lost runs
+  kill it and let another one mark its runs.
 - ``python -m tests.processes ddl DATABASE_URL TABLE ACTION``: connects,
   prints ``ready``, then at the first line on its standard input runs the
   plugin's ACTION (``create_tables`` or ``upgrade_tables``) and prints
@@ -29,7 +34,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 import uvicorn
@@ -41,7 +46,20 @@ ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
 
 
-async def _work(database_url: str, redis_url: str, table: str) -> None:
+def _mortal(
+    tasks: str = "2", grace: str = "1", heartbeat: str = "0.2"
+) -> dict[str, Any]:
+    """The options of a worker whose death the tests want noticed soon."""
+    return dict(
+        max_concurrent_tasks=int(tasks),
+        stopping_grace_period=1.0,  # stopped in a second at the end of a test
+        history_options=dict(
+            heartbeat_interval=float(heartbeat), worker_grace=float(grace)
+        ),
+    )
+
+
+async def _work(database_url: str, redis_url: str, table: str, **options: Any) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -51,10 +69,11 @@ async def _work(database_url: str, redis_url: str, table: str) -> None:
         schedule=False,
         table_name=table,
         sleep_millis=10,  # pick queued runs up at once
+        **options,
     )
     await get_history_plugin(manager).create_tables()
     await manager.startup()
-    print("ready", flush=True)
+    print("ready", get_history_plugin(manager).worker, flush=True)
     loop = asyncio.get_running_loop()
     try:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
@@ -169,6 +188,8 @@ def main(args: list[str]) -> None:
     command, *rest = args
     if command == "worker":
         asyncio.run(_work(*rest))
+    elif command == "mortal":
+        asyncio.run(_work(*rest[:3], **_mortal(*rest[3:])))
     elif command == "ddl":
         asyncio.run(_ddl(*rest))
     elif command == "serve":

@@ -20,18 +20,22 @@ def create_task_manager(
     redis_url: str | None = None,
     schedule: bool = True,
     table_name: str = DEFAULT_TABLE_NAME,
+    history_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> TaskConsumer:
     """A task manager running the example tasks with the history plugin.
 
-    ``options`` go to the task manager, e.g. ``stopping_grace_period``.
+    ``options`` go to the task manager, e.g. ``stopping_grace_period``;
+    ``history_options`` to the plugin, e.g. ``worker_grace``.
     """
     kind = TaskScheduler if schedule else TaskConsumer
     task_manager = kind(
         broker_url=redis_url or os.environ.get("REDIS_URL", ""), **options
     )
     task_manager.register_from_module(demo_tasks)
-    task_manager.with_plugin(TaskHistoryPlugin(database_url, table_name=table_name))
+    task_manager.with_plugin(
+        TaskHistoryPlugin(database_url, table_name=table_name, **history_options or {})
+    )
     return task_manager
 
 

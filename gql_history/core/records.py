@@ -17,9 +17,15 @@ from fluid.scheduler import TaskState
 STATE_RANK: dict[TaskState, int] = {
     TaskState.init: 0,
     TaskState.queued: 1,
-    TaskState.running: 2,
+    TaskState.running: 3,
 }
-FINISHED_RANK = 3
+FINISHED_RANK = 4
+#: The ``error_type`` of a run the history marked ``interrupted`` itself: its
+#: worker went silent, or it ran past its timeout with no end recorded.
+LOST_ERROR_TYPE = "gql_history.RunLost"
+#: The rank of such a run: above queued, below running, so that an event of
+#: a worker marked dead but alive after all (it runs, it ended) corrects it.
+LOST_RANK = 2
 
 
 @dataclass(slots=True)
@@ -47,10 +53,14 @@ class RunRecord:
     """The task's tags when it ran; None when not stored."""
     updated: datetime | None = None
     """When the history last wrote the run; set by the database."""
+    worker: str | None = None
+    """The process that wrote the run's latest event (``host:pid:manager``)."""
 
     @property
     def progress(self) -> tuple[int, int]:
         """How far the run has gone: later attempts, then later states, win."""
+        if self.state is TaskState.interrupted and self.error_type == LOST_ERROR_TYPE:
+            return self.retry_attempt or 0, LOST_RANK
         return self.retry_attempt or 0, STATE_RANK.get(self.state, FINISHED_RANK)
 
     @property

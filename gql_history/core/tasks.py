@@ -32,3 +32,14 @@ class LiveTasks:
         return sorted(
             name for name, task in self.registry.items() if wanted & set(task.tags)
         )
+
+    def timeouts(self) -> dict[str, float]:
+        """Each registered task's timeout in seconds (aio-fluid's
+        ``timeout_seconds``): past it plus a margin, a running run is lost."""
+        return {
+            name: float(seconds)
+            for name, task in self.registry.items()
+            if isinstance(
+                seconds := getattr(task, "timeout_seconds", None), int | float
+            )
+        }

@@ -43,6 +43,7 @@ async def upgrade_tables(engine: AsyncEngine, table: sa.Table) -> list[str]:
     async with engine.begin() as conn:
         await lock_ddl(conn)
         await conn.run_sync(table.create, checkfirst=True)
+        await _create_side_tables(conn, table)
         present = await _column_names(conn, table)
         missing = [c for c in extension_columns(table) if c.name not in present]
         name = conn.dialect.identifier_preparer.format_table(table)
@@ -63,7 +64,14 @@ async def lock_ddl(conn: AsyncConnection) -> None:
 
 async def _create(conn: AsyncConnection, table: sa.Table) -> None:
     await conn.run_sync(table.create, checkfirst=True)
+    await _create_side_tables(conn, table)
     await _create_indexes(conn, table)
+
+
+async def _create_side_tables(conn: AsyncConnection, table: sa.Table) -> None:
+    """The workers and retention tables beside ``table``, where missing."""
+    for side in table.info.get("side_tables", ()):
+        await conn.run_sync(side.create, checkfirst=True)
 
 
 async def _column_names(conn: AsyncConnection, table: sa.Table) -> frozenset[str]:

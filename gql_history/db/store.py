@@ -8,7 +8,7 @@ Statements are built by their own modules (``keyset``, ``upserts``,
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -30,11 +30,12 @@ from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
 from .keyset import LIMIT, children_statement, page_statement, start_params
+from .liveness import heartbeat_statement, lost_runs_statement, try_reap_lock
 from .notifications import channel_for
-from .retention import prune_statement
+from .retention import horizon_statement, prune_statement
 from .statements import CompiledReads, RunRow, run_records
 from .tables import TRIGRAM_EXTENSION, history_table
-from .upserts import write_runs
+from .upserts import notify_changed, write_runs
 
 
 class HistoryStore:
@@ -128,9 +129,50 @@ class HistoryStore:
         batch already committed.
         """
         statement = prune_statement(self.table, older_than, states=states, limit=limit)
+        has_horizon = "worker" in await self.present_columns()
         async with self.engine.begin() as conn:
+            if has_horizon:  # with the deletes: no run before it is inserted again
+                await conn.execute(horizon_statement(self.table, older_than))
             result = await conn.execute(statement)
         return int(result.rowcount)
+
+    # Workers
+
+    async def heartbeat(self, worker: str) -> None:
+        """Record that the process ``worker`` is alive now."""
+        if "worker" in await self.present_columns():
+            async with self.engine.begin() as conn:
+                await conn.execute(heartbeat_statement(self.table, worker))
+
+    async def reap(
+        self,
+        *,
+        reaper: str,
+        grace: float,
+        timeout_margin: float,
+        timeouts: Mapping[str, float],
+        limit: int = 1000,
+    ) -> int | None:
+        """Mark ``interrupted`` up to ``limit`` runs that look live but are
+        lost: their worker silent for over ``grace`` seconds, or running past
+        their task's timeout (``timeouts``, by task) plus ``timeout_margin``.
+        How many it marked; None when another process is reaping."""
+        if "worker" not in await self.present_columns():
+            return 0
+        async with self.engine.begin() as conn:
+            if not await try_reap_lock(conn, self.table):
+                return None
+            statement = lost_runs_statement(
+                self.table,
+                reaper=reaper,
+                grace=grace,
+                timeout_margin=timeout_margin,
+                timeouts=timeouts,
+                limit=limit,
+            )
+            changed = (await conn.execute(statement)).all()
+            await notify_changed(conn, self.table, changed)
+        return len(changed)
 
     # Reads
 

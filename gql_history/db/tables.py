@@ -45,6 +45,8 @@ def _extension_columns() -> list[sa.Column[object]]:
         # one dimension: rows read back without a scan for nested lists
         sa.Column("tags", ARRAY(sa.Text, dimensions=1), nullable=True),
         sa.Column("updated", sa.DateTime(timezone=True), nullable=True),
+        # the process that wrote the run's latest event (see ``workers_table``)
+        sa.Column("worker", sa.Text, nullable=True),
     ]
 
 
@@ -114,7 +116,43 @@ def history_table(
         table.indexes.discard(index)
         search.append(index)
     table.info["search_indexes"] = tuple(search)
+    table.info["side_tables"] = side_tables(metadata, table_name)
     return table
+
+
+def side_tables(metadata: sa.MetaData, table_name: str) -> tuple[sa.Table, ...]:
+    """The small tables beside the history table: its workers' heartbeats
+    and its retention horizon. The DDL creates them with the table and
+    ``upgrade_tables`` adds them, with the ``worker`` column: where that
+    column is, they are."""
+    workers = sa.Table(
+        f"{table_name}_workers",
+        metadata,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("started", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    )
+    retention = sa.Table(
+        f"{table_name}_retention",
+        metadata,
+        # one row: the horizon the last prune applied
+        sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.true()),
+        sa.Column("horizon", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("id", name=f"ck_{table_name}_retention_one_row"),
+    )
+    return workers, retention
+
+
+def workers_table(table: sa.Table) -> sa.Table:
+    """The heartbeats of the processes writing to ``table``."""
+    workers: sa.Table = table.info["side_tables"][0]
+    return workers
+
+
+def retention_table(table: sa.Table) -> sa.Table:
+    """The retention horizon of ``table``: no run queued before it is inserted."""
+    retention: sa.Table = table.info["side_tables"][1]
+    return retention
 
 
 def all_indexes(table: sa.Table) -> list[sa.Index]:

@@ -8,17 +8,29 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from fluid.scheduler import TaskState
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..core.records import FINISHED_RANK, RUN_FIELDS, STATE_RANK, RunRecord, furthest
+from ..core.records import (
+    FINISHED_RANK,
+    LOST_ERROR_TYPE,
+    LOST_RANK,
+    RUN_FIELDS,
+    STATE_RANK,
+    RunRecord,
+    furthest,
+)
 from .engine import dumps
 from .notifications import channel_for, notify_statement, payload_chunks, version_of
+from .tables import retention_table
 
 #: The fields a write sets; ``updated`` is the database's to set.
 _WRITTEN = tuple(name for name in RUN_FIELDS if name != "updated")
 #: Columns that travel as text in the unnest arrays, decoded by ``_decoded``.
 _AS_TEXT = frozenset(("state", "params", "tags"))
+#: The horizon of a table never pruned: every run may be inserted.
+_NO_HORIZON = sa.literal_column("'-infinity'::timestamptz", sa.DateTime(timezone=True))
 
 
 async def write_runs(
@@ -33,6 +45,14 @@ async def write_runs(
     if not records:
         return
     changed = (await conn.execute(upsert_statement(table, present, records))).all()
+    await notify_changed(conn, table, changed)
+
+
+async def notify_changed(
+    conn: AsyncConnection, table: sa.Table, changed: Sequence[Any]
+) -> None:
+    """Notify the rows (``id``, ``state``, ``updated``) a write changed, in
+    ``conn``'s transaction: sent when, and only if, it commits."""
     if changed:
         runs = sorted(
             ((row.id, row.state.value, version_of(row.updated)) for row in changed),
@@ -72,7 +92,10 @@ def upsert_statement(
     if stamped:
         names.append("updated")
         values.append(written(unnested.c.position))
-    stmt = insert(table).from_select(names, sa.select(*values))
+    select = sa.select(*values)
+    if "worker" in present:  # and so the retention table
+        select = select.where(_after_horizon(table, unnested))
+    stmt = insert(table).from_select(names, select)
     excluded = stmt.excluded
     updated = table.c.updated if stamped else sa.null().label("updated")
     return stmt.on_conflict_do_update(
@@ -126,12 +149,27 @@ def _by_id(record: RunRecord) -> str:
     return record.id
 
 
+def _after_horizon(table: sa.Table, unnested: Any) -> sa.ColumnElement[bool]:
+    """Whether a written run may be inserted: queued at or after the horizon
+    the last prune applied, or already a row (whose update always applies).
+    A late event of a pruned run does not bring it back."""
+    horizon = sa.select(retention_table(table).c.horizon).limit(1).scalar_subquery()
+    existing = sa.exists().where(table.c.id == unnested.c.id)
+    return sa.or_(unnested.c.queued >= sa.func.coalesce(horizon, _NO_HORIZON), existing)
+
+
 def _progress(columns: Any, present: Iterable[str]) -> sa.ColumnElement[Any]:
-    """``(retry_attempt, state rank)`` as an SQL row value."""
-    rank = sa.case(
-        *((columns.state == state, rank) for state, rank in STATE_RANK.items()),
-        else_=FINISHED_RANK,
-    )
-    if "retry_attempt" in set(present):
+    """``(retry_attempt, state rank)`` as an SQL row value; a run the history
+    marked lost ranks below running (``LOST_RANK``)."""
+    present = set(present)
+    ranks = [(columns.state == state, rank) for state, rank in STATE_RANK.items()]
+    if "error_type" in present:
+        lost = sa.and_(
+            columns.state == TaskState.interrupted,
+            columns.error_type == LOST_ERROR_TYPE,
+        )
+        ranks.insert(0, (lost, LOST_RANK))
+    rank = sa.case(*ranks, else_=FINISHED_RANK)
+    if "retry_attempt" in present:
         return sa.tuple_(sa.func.coalesce(columns.retry_attempt, 0), rank)
     return sa.tuple_(sa.literal(0), rank)

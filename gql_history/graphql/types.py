@@ -99,6 +99,13 @@ class TaskRun(relay.Node):
             "Resume `runUpdates` with it as `since`."
         )
     )
+    worker: str | None = strawberry.field(
+        description=(
+            "The process that wrote the run's latest event (`host:pid:manager`): "
+            "the one that queued it until a worker starts it, then that worker; "
+            "null if not recorded."
+        )
+    )
 
     @classmethod
     def resolve_id(cls, root: "TaskRun", *, info: strawberry.Info) -> str:
@@ -129,6 +136,7 @@ class TaskRun(relay.Node):
             parent_run_id=run.from_run_id or None,
             root_run_id=run.root_run_id or None,
             updated=run.updated,
+            worker=run.worker,
         )
 
     @strawberry.field(description="The run that queued this one; null when none did.")

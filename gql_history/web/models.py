@@ -205,6 +205,10 @@ class TaskRunHistory(BaseModel):
     tags: list[str] = Field(
         default_factory=list, description="Tags the task carried when it ran"
     )
+    worker: str | None = Field(
+        None,
+        description="The process that wrote the run's latest event (host:pid:manager)",
+    )
 
     @classmethod
     def from_record(cls, run: RunRecord) -> TaskRunHistory:
@@ -224,6 +228,7 @@ class TaskRunHistory(BaseModel):
             error_type=run.error_type,
             error_message=run.error_message,
             tags=run.tags or [],
+            worker=run.worker,
         )
 
 

@@ -60,6 +60,7 @@ async def test_plugin_records_success(
         error_type=None,
         error_message=None,
         tags=["math"],
+        worker=plugin.worker,
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql_history.db.notifications import Change, Snapshot, channel_for, parse_change
 from gql_history.db.store import HistoryStore
 from gql_history.db.tables import history_table
-from tests.factories import lifecycle, run_record
+from tests.factories import beat, lifecycle, run_record
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +116,17 @@ def test_snapshot_saw_what_committed_before_it() -> None:
         104,
     ]
     assert Snapshot.parse("7:7:").saw(6) and not Snapshot.parse("7:7:").saw(7)
+
+
+async def test_store_reap_notifies_the_runs_it_marks(
+    store: HistoryStore, heard: list[str]
+) -> None:
+    await beat(store, "gone", seconds_ago=60)
+    await store.upsert([run_record("reaped", state=TaskState.running, worker="gone")])
+    marked = await store.reap(reaper="me", grace=30, timeout_margin=0, timeouts={})
+    assert marked == 1
+    changes = await notified(heard, 2)  # the write, then the mark
+    assert [run[:2] for change in changes for run in change.runs] == [
+        ("reaped", "running"),
+        ("reaped", "interrupted"),
+    ]

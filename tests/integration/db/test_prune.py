@@ -5,10 +5,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_history.db.store import HistoryStore
-from gql_history.db.tables import history_table
+from gql_history.db.tables import retention_table
 from tests.factories import T0, run_record
 
 #: run id -> (days before T0 it was queued, its state)
@@ -23,11 +22,8 @@ RUNS = {
 
 
 @pytest.fixture
-async def store(engine: AsyncEngine, fresh_table: str) -> HistoryStore:
-    store = HistoryStore(engine, history_table(sa.MetaData(), fresh_table))
-    await store.create_tables()
-    async with engine.begin() as conn:
-        await conn.execute(sa.delete(store.table))
+async def store(empty_store: HistoryStore) -> HistoryStore:
+    store = empty_store
     await store.upsert(
         [
             run_record(run_id, queued=T0 - timedelta(days=days), state=state)
@@ -71,3 +67,39 @@ async def test_prune_keeps_runs_in_other_states(store: HistoryStore) -> None:
 async def test_prune_of_nothing_old_deletes_nothing(store: HistoryStore) -> None:
     assert await store.prune(T0 - timedelta(days=365)) == 0
     assert await remaining(store) == set(RUNS)
+
+
+async def test_prune_keeps_a_late_event_from_bringing_a_run_back(
+    store: HistoryStore,
+) -> None:
+    cutoff = T0 - timedelta(days=30)
+    while await store.prune(cutoff, states=[TaskState.success]):
+        pass
+    late = [
+        # a pruned run's late (or duplicated) events: neither is inserted
+        run_record("old-ok-1", queued=T0 - timedelta(days=40)),
+        run_record("old-ok-2", queued=T0 - timedelta(days=35), state=TaskState.running),
+        # a run kept by the prune (another state) still takes its updates
+        run_record(
+            "old-failed",
+            queued=T0 - timedelta(days=33),
+            state=TaskState.failure,
+            retry_attempt=1,
+        ),
+        # and a run queued after the horizon is inserted as usual
+        run_record("new-late", queued=cutoff + timedelta(seconds=1)),
+    ]
+    await store.upsert(late)
+    assert await remaining(store) == {"old-failed", "new-ok", "new-failed", "new-late"}
+    [kept] = await store.get_many(["old-failed"])
+    assert kept.retry_attempt == 1
+
+
+async def test_prune_horizon_only_moves_forward(store: HistoryStore) -> None:
+    await store.prune(T0 - timedelta(days=30))
+    await store.prune(T0 - timedelta(days=365))  # an older horizon changes nothing
+    await store.upsert([run_record("late", queued=T0 - timedelta(days=31))])
+    assert "late" not in await remaining(store)
+    async with store.engine.connect() as conn:
+        horizon = await conn.scalar(sa.select(retention_table(store.table).c.horizon))
+    assert horizon == T0 - timedelta(days=30)

@@ -221,8 +221,10 @@ async def test_plugin_upgrades_a_legacy_table_idempotently(
         "error_message",
         "tags",
         "updated",
+        "worker",
     ]
     assert await plugin.upgrade_tables() == []
+    await plugin.store.heartbeat("upgraded")  # its workers table is there too
     await plugin.store.upsert(lifecycle("legacy-3", tags=["math"]))
     run = await plugin.get_run("legacy-3")
     assert (run.state, run.tags, run.retry_attempt) == (

@@ -108,5 +108,5 @@ async def test_export_of_nothing_is_empty_but_for_the_csv_header(
     )
     assert header.text.splitlines() == [
         "id,task,priority,state,queued,start,end,params,from_run_id,root_run_id,"
-        "retry_attempt,error_type,error_message,tags"
+        "retry_attempt,error_type,error_message,tags,worker"
     ]

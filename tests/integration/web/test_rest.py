@@ -54,6 +54,7 @@ async def test_routes_get_run_returns_the_stored_json(
         "error_type": None,
         "error_message": None,
         "tags": ["b"],
+        "worker": None,
     }
 
 

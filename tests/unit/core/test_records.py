@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from fluid.scheduler import TaskState
 
-from gql_history.core.records import RUN_FIELDS, RunRecord, furthest
+from gql_history.core.records import LOST_ERROR_TYPE, RUN_FIELDS, RunRecord, furthest
 from gql_history.db.tables import history_table
 from tests.factories import T0, run_record
 
@@ -33,3 +33,11 @@ def test_records_duration_is_none_until_the_run_ends() -> None:
     run = run_record("a", start=T0)
     assert run.duration is None
     assert replace(run, end=T0 + timedelta(seconds=1.5)).duration == 1.5
+
+
+def test_records_a_lost_run_ranks_between_queued_and_running() -> None:
+    queued = run_record("a")
+    lost = replace(queued, state=TaskState.interrupted, error_type=LOST_ERROR_TYPE)
+    running = replace(queued, state=TaskState.running, start=T0)
+    shutdown = replace(running, state=TaskState.interrupted)  # aio-fluid's own
+    assert queued.progress < lost.progress < running.progress < shutdown.progress

@@ -8,6 +8,7 @@ from gql_history.core.tasks import LiveTasks
 @dataclass
 class _Task:
     tags: set[str]
+    timeout_seconds: int = 60
 
 
 def test_tasks_without_a_registry_know_no_tags() -> None:
@@ -20,3 +21,9 @@ def test_tasks_give_sorted_tags_and_the_names_carrying_them() -> None:
     assert tasks.tags_of("missing") is None
     assert tasks.names_with_tags(["x"]) == ["a", "b"]
     assert tasks.names_with_tags(["z"]) == []
+
+
+def test_tasks_give_each_registered_timeout_in_seconds() -> None:
+    tasks = LiveTasks({"a": _Task(set(), 5), "b": _Task(set())})
+    assert tasks.timeouts() == {"a": 5.0, "b": 60.0}
+    assert LiveTasks().timeouts() == {}
