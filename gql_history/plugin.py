@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import os
 import socket
 import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -57,6 +59,8 @@ RECORDED_STATES = (
 )
 _MAX_ERROR_MESSAGE = 4000
 _MAX_HELD_ERRORS = 10_000
+#: Entries of a broker queue read at a time, looking for runs that wait.
+_QUEUE_PAGE = 1000
 #: The share of aio-fluid's stopping grace period the plugin's close takes.
 _SHUTDOWN_SHARE = 0.8
 
@@ -278,6 +282,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             grace=worker_grace,
             timeout_margin=timeout_margin,
             timeouts=self.store.live_tasks.timeouts,
+            waiting=self._still_queued,
         )
         self._errors: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
@@ -318,6 +323,28 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             self._capture_error,
         )
         task_manager.add_async_context_manager(self)
+
+    async def _still_queued(self, run_ids: Collection[str]) -> set[str]:
+        """Which of ``run_ids`` still wait on the broker's queues: a process
+        that only queued a run has not lost it when it dies."""
+        broker = self.task_manager.broker if self.task_manager else None
+        if not isinstance(broker, scheduler.broker.RedisTaskBroker):
+            return set()  # no way to look: the grace decides alone
+        wanted, found = set(run_ids), set[str]()
+        for priority in scheduler.TaskPriority:
+            queue = broker.task_queue_name(priority)
+            for first in itertools.count(0, _QUEUE_PAGE):
+                page = await broker.redis_cli.lrange(
+                    queue, first, first + _QUEUE_PAGE - 1
+                )
+                found.update(
+                    run_id
+                    for raw in page
+                    if (run_id := json.loads(raw).get("id")) in wanted
+                )
+                if len(page) < _QUEUE_PAGE:
+                    break
+        return found
 
     def register_routes(
         self,

@@ -11,7 +11,7 @@ plus a margin, saying why in ``error_message`` (``error_type`` is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +50,26 @@ async def try_reap_lock(conn: AsyncConnection, table: sa.Table) -> bool:
     return bool(taken.scalar())
 
 
+def _silent(table: sa.Table, grace: float) -> sa.ColumnElement[bool]:
+    """Whether a run's worker has sent no heartbeat for ``grace`` seconds."""
+    return workers_table(table).c.last_seen < sa.func.now() - grace * _SECOND
+
+
+def silent_queued_statement(
+    table: sa.Table, *, grace: float, limit: int
+) -> sa.Select[Any]:
+    """The ids of up to ``limit`` queued runs whose writer is silent: lost
+    if the dead process had taken them, or still waiting in the broker's
+    queue if it had only queued them (the reaper asks the broker)."""
+    c, w = table.c, workers_table(table).c
+    return (
+        sa.select(c.id)
+        .select_from(table.join(workers_table(table), c.worker == w.name))
+        .where(c.state == TaskState.queued, _silent(table, grace))
+        .limit(limit)
+    )
+
+
 def lost_runs_statement(
     table: sa.Table,
     *,
@@ -58,10 +78,13 @@ def lost_runs_statement(
     timeout_margin: float,
     timeouts: Mapping[str, float],
     limit: int,
+    waiting: Collection[str] = (),
 ) -> sa.Update:
     """Mark up to ``limit`` lost runs interrupted, in one ``UPDATE``: they
     are locked (rows a writer holds are left for the next pass) and each
-    gets why and by whom; it returns what ``notify_changed`` needs."""
+    gets why and by whom; it returns what ``notify_changed`` needs. Runs in
+    ``waiting`` are still on the broker's queue: a live worker will take
+    them, so they are not lost."""
     c, w = table.c, workers_table(table).c
     names = sa.literal(list(timeouts), ARRAY(sa.Text))
     seconds = sa.literal([float(s) for s in timeouts.values()], ARRAY(sa.Float))
@@ -70,7 +93,7 @@ def lost_runs_statement(
         .table_valued("task", "timeout")
         .render_derived(name="timeouts")
     )
-    silent = w.last_seen < sa.func.now() - grace * _SECOND
+    silent = _silent(table, grace)
     overdue = sa.and_(
         c.state == TaskState.running,
         c.start < sa.func.now() - (limits.c.timeout + timeout_margin) * _SECOND,
@@ -88,6 +111,7 @@ def lost_runs_statement(
             )
         )
         .where(c.state.in_(_LIVE_STATES), sa.or_(silent, overdue))
+        .where(c.id.not_in(list(waiting)) if waiting else sa.true())
         .order_by(c.id)
         .limit(limit)
         .with_for_update(of=table, skip_locked=True)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from sqlalchemy.exc import DBAPIError
 
@@ -34,6 +34,7 @@ class WorkerMonitor:
         grace: float,
         timeout_margin: float,
         timeouts: Callable[[], Mapping[str, float]],
+        waiting: Callable[[Collection[str]], Awaitable[Collection[str]]] | None = None,
         limit: int = 1000,
     ) -> None:
         self.store = store
@@ -42,6 +43,7 @@ class WorkerMonitor:
         self.grace = grace
         self.timeout_margin = timeout_margin
         self.timeouts = timeouts
+        self.waiting = waiting
         self.limit = limit
         self.marked = 0
         """Runs this process's reaper has marked interrupted."""
@@ -73,6 +75,7 @@ class WorkerMonitor:
                 timeout_margin=self.timeout_margin,
                 timeouts=self.timeouts(),
                 limit=self.limit,
+                waiting=self.waiting,
             )
             if marked is None:  # another process holds the reaper's lock
                 return total or None

@@ -8,7 +8,14 @@ Statements are built by their own modules (``keyset``, ``upserts``,
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -30,7 +37,12 @@ from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
 from .keyset import LIMIT, children_statement, page_statement, start_params
-from .liveness import heartbeat_statement, lost_runs_statement, try_reap_lock
+from .liveness import (
+    heartbeat_statement,
+    lost_runs_statement,
+    silent_queued_statement,
+    try_reap_lock,
+)
 from .notifications import channel_for
 from .retention import horizon_statement, prune_statement
 from .statements import CompiledReads, RunRow, run_records
@@ -152,16 +164,24 @@ class HistoryStore:
         timeout_margin: float,
         timeouts: Mapping[str, float],
         limit: int = 1000,
+        waiting: Callable[[Collection[str]], Awaitable[Collection[str]]] | None = None,
     ) -> int | None:
         """Mark ``interrupted`` up to ``limit`` runs that look live but are
         lost: their worker silent for over ``grace`` seconds, or running past
         their task's timeout (``timeouts``, by task) plus ``timeout_margin``.
+        ``waiting``, given queued run ids, says which of them still wait on
+        the broker's queue (not lost: the dead process only queued them).
         How many it marked; None when another process is reaping."""
         if "worker" not in await self.present_columns():
             return 0
         async with self.engine.begin() as conn:
             if not await try_reap_lock(conn, self.table):
                 return None
+            queued: Collection[str] = ()
+            if waiting is not None:
+                silent = silent_queued_statement(self.table, grace=grace, limit=limit)
+                if candidates := (await conn.scalars(silent)).all():
+                    queued = await waiting(candidates)
             statement = lost_runs_statement(
                 self.table,
                 reaper=reaper,
@@ -169,6 +189,7 @@ class HistoryStore:
                 timeout_margin=timeout_margin,
                 timeouts=timeouts,
                 limit=limit,
+                waiting=queued,
             )
             changed = (await conn.execute(statement)).all()
             await notify_changed(conn, self.table, changed)

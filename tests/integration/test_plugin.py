@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 import pytest
 from fluid.scheduler import TaskConsumer, TaskPriority, TaskState
+from yarl import URL
 
+from examples.app import create_task_manager
 from gql_history import (
     RunNotFoundError,
     TaskHistoryPlugin,
@@ -14,6 +17,8 @@ from gql_history import (
 )
 from gql_history.plugin import RECORDED_STATES
 from tests.conftest import wait_for
+from tests.factories import beat, run_record
+from tests.services import clear_broker, own_broker
 
 
 async def finished(plugin: TaskHistoryPlugin, run_id: str) -> TaskRunHistory:
@@ -146,3 +151,33 @@ async def test_plugin_filters_by_tags_stored_with_each_run(
     page = await plugin.get_history(TaskHistoryQuery(tags=["billing"], limit=500))
     assert task_run.id in {run.id for run in page.data}
     assert {run.task for run in page.data} == {"report"}
+
+
+async def test_plugin_reaper_leaves_runs_still_waiting_on_the_broker(
+    database_url: str, redis_url: str, fresh_table: str
+) -> None:
+    """A process that only queued a run has not lost it when it dies: the
+    run waits on Redis for a live worker. One it had taken is lost."""
+    broker = own_broker(str(URL(redis_url).with_query({})))
+    idle = dict(schedule=False, table_name=fresh_table, consume_tasks=False)
+    beating = dict(heartbeat_interval=0, worker_grace=1.0)  # beats by hand
+    async with AsyncExitStack() as stack:
+        stack.callback(clear_broker, broker)
+        managers = []
+        for _ in range(2):  # the process that dies, and the reaper
+            manager = create_task_manager(
+                database_url, redis_url=broker, history_options=beating, **idle
+            )
+            await get_history_plugin(manager).create_tables()
+            await manager.startup()
+            stack.push_async_callback(manager.shutdown)
+            managers.append(manager)
+        dead, reaper = (get_history_plugin(manager) for manager in managers)
+        waiting = await managers[0].queue("add", a=1, b=2)
+        taken = run_record("taken-run", state=TaskState.queued, worker=dead.worker)
+        await dead.store.upsert([taken])
+        await dead.flush()
+        await beat(dead.store, dead.worker, seconds_ago=10)
+        assert await reaper.monitor.beat() == 1
+        assert (await dead.get_run(waiting.id)).state is TaskState.queued
+        assert (await dead.get_run(taken.id)).state is TaskState.interrupted
