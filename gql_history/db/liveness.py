@@ -112,7 +112,6 @@ def lost_runs_statement(
         )
         .where(c.state.in_(_LIVE_STATES), sa.or_(silent, overdue))
         .where(c.id.not_in(list(waiting)) if waiting else sa.true())
-        .order_by(c.id)
         .limit(limit)
         .with_for_update(of=table, skip_locked=True)
         .cte("lost")
