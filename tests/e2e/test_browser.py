@@ -5,6 +5,7 @@ to ``test-artifacts/screenshots`` (gitignored)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -269,7 +270,8 @@ async def exported_ids(page: Page, format: str) -> list[str]:
         await page.locator(f'a[data-export="{format}"]').click()
     download = await started.value
     assert download.suggested_filename == f"task-history.{format}"
-    text = Path(await download.path()).read_text(encoding="utf-8")
+    saved = Path(await download.path())
+    text = await asyncio.to_thread(saved.read_text, encoding="utf-8")
     if format == "csv":
         return [row["id"] for row in csv.DictReader(io.StringIO(text))]
     return [json.loads(line)["id"] for line in text.splitlines()]
