@@ -20,7 +20,7 @@ import httpx
 
 from gql_history import create_app
 
-from .cli import DEFAULT_DSN
+from .cli import seeded_parser
 from .load import percentile
 from .scenarios import COUNT_LIMIT, ERROR_TEXT
 from .seed import SCENARIO_TASK, table_name_for
@@ -106,9 +106,7 @@ async def measure(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.counts")
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser = seeded_parser("python -m bench.counts")
     parser.add_argument("-n", type=int, default=50, help="timed requests each")
     parser.add_argument("--warmup", type=int, default=5)
     asyncio.run(measure(parser.parse_args()))

@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from .cli import DEFAULT_DSN
+from .cli import seeded_parser
 from .load import percentile
 from .machine import ForeignCpu
 from .reads import _Floor, _to_httpx, http_call
@@ -97,9 +97,7 @@ async def measure(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ratios")
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser = seeded_parser("python -m bench.ratios")
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument(
