@@ -47,6 +47,14 @@ def _csv(allowed: tuple[str, ...]) -> Any:
     return parse
 
 
+def seeded_parser(prog: str) -> argparse.ArgumentParser:
+    """A parser of a tool reading the seeded table: ``--rows`` and ``--dsn``."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="runs_<rows>")
+    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    return parser
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="runs to seed")

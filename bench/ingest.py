@@ -170,10 +170,15 @@ async def _ours(
     rate: float | None,
     seconds: float,
     store_class: type[HistoryStore] = HistoryStore,
+    table: sa.Table | None = None,
+    truncate: bool = True,
 ) -> dict[str, Any]:
-    """Our writer: saturating (``rate`` None, ``runs`` runs) or paced."""
+    """Our writer: saturating (``rate`` None, ``runs`` runs) or paced, into
+    ``table`` (``ingest_ours`` by default), emptied first with ``truncate``."""
     engine = create_engine(dsn)
-    store = _timed(store_class)(engine, history_table(sa.MetaData(), OURS_TABLE))
+    if table is None:
+        table = history_table(sa.MetaData(), OURS_TABLE)
+    store = _timed(store_class)(engine, table)
     tracker = store.tracker = _LagTracker()
     writer = RunWriter(store)
     peak = 0
@@ -204,7 +209,9 @@ async def _ours(
 
     try:
         await store.create_tables()
-        await _truncate(dsn, OURS_TABLE)
+        if truncate:
+            await _truncate(dsn, table.name)
+        rows_before, finished_before = await _finished_rows(dsn, table.name)
         async with writer:
             started = time.perf_counter()
             async with asyncio.timeout(seconds * 3 + 120):
@@ -214,7 +221,9 @@ async def _ours(
             elapsed = time.perf_counter() - started
     finally:
         await engine.dispose()
-    rows, finished = await _finished_rows(dsn, OURS_TABLE)
+    rows, finished = await _finished_rows(dsn, table.name)
+    # rows there before (without ``truncate``) are not this test's
+    rows, finished = rows - rows_before, finished - finished_before
     events = writer.stats.submitted
     return {
         "concurrency": concurrency,

@@ -71,7 +71,8 @@ class TaskRunFilter:
         default=strawberry.UNSET,
         description=(
             "Runs whose task name or error message contains this text (any "
-            "case), or whose run id starts with it (trigram indexes, pg_trgm)."
+            "case; trigram indexes, pg_trgm), or whose run id starts with it "
+            "(a btree index)."
         ),
     )
     parent_run_id: str | None = strawberry.field(

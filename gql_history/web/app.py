@@ -58,9 +58,10 @@ def include_history_routes(
     """
     static_path = f"{prefix}-static"
     graphql_path = graphql_path or f"{prefix}-graphql"
+    history_path = route_prefix or f"{prefix}-history"
     app.include_router(
         history_router(service, scope),
-        prefix=route_prefix or f"{prefix}-history",
+        prefix=history_path,
         tags=tags,
         dependencies=list(dependencies),
     )
@@ -81,6 +82,7 @@ def include_history_routes(
             dashboard_router(
                 static_path=static_path,
                 graphql_path=graphql_path,
+                export_path=f"{history_path}/export",
                 dependencies=dependencies,
             ),
             prefix=f"{prefix}-ui",

@@ -69,10 +69,12 @@ def dashboard_router(
     *,
     static_path: str,
     graphql_path: str,
+    export_path: str,
     dependencies: Sequence[params.Depends] = (),
 ) -> APIRouter:
     """The dashboard's page at the router's root; its script reads the
-    history through the GraphQL endpoint at ``graphql_path``."""
+    history through the GraphQL endpoint at ``graphql_path`` and links each
+    view's download to the REST export at ``export_path``."""
     router = APIRouter(dependencies=list(dependencies))
 
     @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -82,6 +84,7 @@ def dashboard_router(
             _DASHBOARD.substitute(
                 static=escape(base + static_path),
                 graphql=escape(base + graphql_path),
+                export=escape(base + export_path),
                 page=escape(request.url.path),
             )
         )

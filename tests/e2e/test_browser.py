@@ -5,6 +5,10 @@ to ``test-artifacts/screenshots`` (gitignored)."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import json
 import os
 import re
 import socket
@@ -258,6 +262,48 @@ async def test_browser_dashboard_filters_by_state_and_task(
         await newest_ids(engine, fresh_table, "state = 'failure' AND name = 'add'"),
     )
     await watched.screenshot("dashboard-filtered")
+
+
+async def exported_ids(page: Page, format: str) -> list[str]:
+    """The ids of the runs the view's ``format`` export link downloads."""
+    async with page.expect_download() as started:
+        await page.locator(f'a[data-export="{format}"]').click()
+    download = await started.value
+    assert download.suggested_filename == f"task-history.{format}"
+    saved = Path(await download.path())
+    text = await asyncio.to_thread(saved.read_text, encoding="utf-8")
+    if format == "csv":
+        return [row["id"] for row in csv.DictReader(io.StringIO(text))]
+    return [json.loads(line)["id"] for line in text.splitlines()]
+
+
+async def test_browser_dashboard_exports_the_view_as_csv_and_ndjson(
+    watched: Watched, engine: AsyncEngine, fresh_table: str
+) -> None:
+    """Each export link downloads every run of the view's filters (not only
+    its page), newest first, the page shown being their start."""
+    page = watched.page
+    await page.goto("/tasks-ui?state=SUCCESS&window=24h")
+    where = "state = 'success' AND queued >= now() - interval '24 hours'"
+    await wait_for_rows(page, await newest_ids(engine, fresh_table, where))
+    await page.locator('select[name="task"]').select_option("add")
+    where += " AND name = 'add'"
+    shown = await newest_ids(engine, fresh_table, where)
+    await wait_for_rows(page, shown)
+    for format in ("csv", "ndjson"):
+        ids = await exported_ids(page, format)
+        async with engine.connect() as conn:
+            every = await conn.scalars(
+                text(
+                    f'SELECT id FROM "{fresh_table}" WHERE {where} '
+                    "ORDER BY queued DESC, id DESC"
+                )
+            )
+            assert ids == list(every)
+        assert ids[: len(shown)] == shown
+    # more runs than a page: the export is not the page
+    await page.goto("/tasks-ui")
+    assert len(await exported_ids(page, "ndjson")) > PAGE_SIZE
 
 
 async def test_browser_dashboard_shows_a_runs_lineage(watched: Watched) -> None:

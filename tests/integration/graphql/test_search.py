@@ -109,10 +109,10 @@ async def test_runs_search_combines_with_other_filters(
     [
         (RunFilter(error_contains="refused"), "error_message_trgm"),
         (RunFilter(search="report"), "name_trgm"),
-        (RunFilter(search="abc"), "id_trgm"),
+        (RunFilter(search="abc"), "id_prefix"),
     ],
 )
-async def test_text_filters_read_their_trigram_indexes(
+async def test_text_filters_read_their_indexes(
     seeded: HistoryService, run_filter: RunFilter, index: str
 ) -> None:
     store = seeded.store

@@ -87,6 +87,7 @@ async def test_pages_dashboard_names_its_endpoint(client: httpx.AsyncClient) -> 
     page = await client.get("/tasks-ui", headers=HTML)
     assert 'data-graphql="/tasks-graphql"' in page.text
     assert 'data-page="/tasks-ui"' in page.text
+    assert 'data-export="/tasks-history/export"' in page.text
 
 
 async def test_pages_dashboard_can_be_turned_off(database_url: str) -> None:

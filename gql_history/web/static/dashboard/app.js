@@ -19,13 +19,16 @@ const COLOURS = {
   INIT: "#8c959f", QUEUED: "#bf8700", RUNNING: "#0969da", SUCCESS: "#1a7f37",
   FAILURE: "#cf222e", ABORTED: "#8250df", RATE_LIMITED: "#bc4c00", INTERRUPTED: "#57606a",
 };
-// time windows: milliseconds back from now, and the chart's bucket
+// time windows: milliseconds back from now, the chart's bucket, and the
+// ISO 8601 duration an export asks for (on the database's clock)
 const WINDOWS = {
-  "1h": [3600e3, "MINUTE"], "24h": [86400e3, "HOUR"],
-  "7d": [7 * 86400e3, "HOUR"], "30d": [30 * 86400e3, "DAY"],
+  "1h": [3600e3, "MINUTE", "PT1H"], "24h": [86400e3, "HOUR", "PT24H"],
+  "7d": [7 * 86400e3, "HOUR", "P7D"], "30d": [30 * 86400e3, "DAY", "P30D"],
 };
 const FILTER_KEYS = ["task", "state", "priority", "tags", "window", "params"];
 const PAGE = document.body.dataset.page;
+const EXPORT = document.body.dataset.export;
+const EXPORT_FORMATS = [["csv", "CSV"], ["ndjson", "NDJSON"]];
 
 // --- the URL is the state ---------------------------------------------------
 
@@ -63,23 +66,45 @@ function Link({ to, navigate, children, ...rest }) {
   return html`<a href=${hrefFor(to)} onClick=${onClick} ...${rest}>${children}</a>`;
 }
 
+function tagsOf(params) {
+  return params.tags ? params.tags.split(",").map((t) => t.trim()).filter(Boolean) : [];
+}
+
+function paramsOf(params) {
+  if (!params.params) return undefined;
+  try {
+    return JSON.parse(params.params);
+  } catch {
+    return undefined; // reported by the filter form; ignored here
+  }
+}
+
 function filterOf(params) {
   const filter = {};
   if (params.task) filter.task = [params.task];
   if (params.state) filter.state = [params.state];
   if (params.priority) filter.priority = [params.priority];
-  if (params.tags) filter.tags = params.tags.split(",").map((t) => t.trim()).filter(Boolean);
+  if (params.tags) filter.tags = tagsOf(params);
   if (WINDOWS[params.window]) {
     filter.queuedAfter = new Date(Date.now() - WINDOWS[params.window][0]).toISOString();
   }
-  if (params.params) {
-    try {
-      filter.params = JSON.parse(params.params);
-    } catch {
-      /* reported by the filter form; ignored here */
-    }
-  }
+  const json = paramsOf(params);
+  if (json !== undefined) filter.params = json;
   return filter;
+}
+
+/** The REST export of every run of a view (its filters, newest first) as
+ * `format`: the same filters as `filterOf`, in the REST API's terms. */
+function exportHref(params, format) {
+  const query = new URLSearchParams({ format });
+  if (params.task) query.append("task", params.task);
+  if (params.state) query.append("state", params.state.toLowerCase());
+  if (params.priority) query.append("priority", params.priority.toLowerCase());
+  for (const tag of tagsOf(params)) query.append("tags", tag);
+  if (WINDOWS[params.window]) query.append("queued_within", WINDOWS[params.window][2]);
+  const json = paramsOf(params);
+  if (json !== undefined) query.append("params", JSON.stringify(json));
+  return `${EXPORT}?${query}`;
 }
 
 function onlyFilters(params) {
@@ -259,7 +284,9 @@ function RunsTable({ params, navigate, paused, setStatus }) {
     </nav>`;
   return html`
     <section aria-labelledby="runs-title" aria-busy=${page.loading ? "true" : "false"}>
-      <h2 id="runs-title">Runs</h2>
+      <h2 id="runs-title">Runs <small class="export">export this view:
+        ${EXPORT_FORMATS.map(([format, label]) => html` <a href=${exportHref(params, format)} download
+          data-export=${format} title=${`Download the runs of this view as ${label}`}>${label}</a>`)}</small></h2>
       ${pager("top")}
       <div class="table-wrap">
         <table class="runs">
