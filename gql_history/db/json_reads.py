@@ -1,0 +1,459 @@
+"""GraphQL reads as one SQL statement whose single value is the JSON text of
+the response's ``data``, as PostGraphile and Hasura build them.
+
+What to select comes as a tree of specs (built by the GraphQL layer from a
+validated operation); pages, filters and their values come from ``keyset``
+and ``conditions``, so the rows are those the other reads return. Every
+value is a parameter: each read of the tree (a page, a count, a run by id)
+has a slot, and its parameters are named ``p<slot>_<name>``.
+
+Each field is rendered as Strawberry's execution renders it: times as
+``datetime.isoformat()`` in UTC, durations as floats, enums by name, Relay
+ids in base64 and cursors signed inside the statement (HMAC-SHA256 with the
+key's pads as parameters, see ``core.cursor``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import reduce
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, aggregate_order_by
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
+
+from ..core.cursor import SIGNATURE_BYTES
+from ..core.paging import RunOrder
+from ..core.records import RUN_FIELDS
+from .conditions import BoundFilter
+from .keyset import before_start, page_order, page_statement
+
+if TYPE_CHECKING:
+    from .store import HistoryStore
+
+#: The most fields one JSON object of the statement may hold
+#: (``json_build_object`` takes at most 100 arguments).
+MAX_OBJECT_FIELDS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A field whose value is a constant string (``__typename``)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """A field read from the row: a run's field by its GraphQL name, or a
+    connection's (``totalCount``, ``cursor``, ``hasNextPage``...)."""
+
+    key: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorObject:
+    """A run's ``error``: null unless it failed with an exception."""
+
+    key: str
+    fields: tuple[Const | Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """A run's ``parent`` or ``root``, read in slot ``slot``."""
+
+    key: str
+    column: str
+    slot: int
+    run: RunSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """An edge's node."""
+
+    key: str
+    run: RunSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Edges:
+    """A connection's edges."""
+
+    key: str
+    fields: tuple[Const | Scalar | Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    """A connection's page info."""
+
+    key: str
+    fields: tuple[Const | Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A page of runs (``runs``, or a run's ``children`` when ``children``),
+    read in slot ``slot``; the filter is the slot's condition."""
+
+    key: str
+    slot: int
+    fields: tuple[Const | Scalar | Edges | PageInfo, ...]
+    order: RunOrder
+    backward: bool
+    has_start: bool
+    probe: bool
+    children: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunById:
+    """``run(id)`` or ``node(id)`` (one id, ``p<slot>_id``) or ``nodes(ids)``
+    (``many``: ``p<slot>_ids``), read in slot ``slot``."""
+
+    key: str
+    slot: int
+    run: RunSpec
+    many: bool
+
+
+RunSpec = tuple[Const | Scalar | ErrorObject | Lineage | Connection, ...]
+RootSpec = tuple[Const | Connection | RunById, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """How values render: the stored value of each enum member by GraphQL
+    name, and whether the live registry's tags (``live_tags``) fill in."""
+
+    states: tuple[tuple[str, str], ...]
+    priorities: tuple[tuple[str, str], ...]
+    live_tags: bool
+
+
+def _lit(text: str) -> sa.ColumnElement[str]:
+    """A string constant written into the SQL (never client input)."""
+    return sa.literal_column("'" + text.replace("'", "''") + "'", sa.Text)
+
+
+def _cat(*parts: Any) -> sa.ColumnElement[Any]:
+    return reduce(lambda a, b: a.op("||")(b), parts)
+
+
+def _obj(pairs: list[tuple[str, Any]]) -> sa.ColumnElement[Any]:
+    if len(pairs) > MAX_OBJECT_FIELDS:
+        raise ValueError(f"an object of more than {MAX_OBJECT_FIELDS} fields")
+    args = [arg for key, value in pairs for arg in (_lit(key), value)]
+    return sa.func.json_build_object(*args, type_=JSON)
+
+
+def _time(ts: Any) -> sa.ColumnElement[Any]:
+    """``ts`` as ``datetime.isoformat()`` writes it in UTC."""
+    utc = sa.func.timezone(_lit("UTC"), ts)
+    whole = 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'
+    return sa.case(
+        (sa.func.date_trunc(_lit("second"), ts) == ts, sa.func.to_char(utc, _lit(whole))),
+        else_=sa.func.to_char(utc, _lit('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
+    )
+
+
+def _micros(value: Any) -> sa.ColumnElement[Any]:
+    micros = sa.extract("epoch", value) * sa.literal_column("1000000")
+    return sa.cast(sa.cast(micros, sa.BigInteger), sa.Text)
+
+
+def _duration(c: Any) -> sa.ColumnElement[Any]:
+    """Seconds from start to end as a float; a whole number keeps ``.0``,
+    as Python's float does."""
+    seconds = sa.extract("epoch", c.end - c.start)
+    whole = sa.and_(seconds == sa.func.trunc(seconds), sa.func.abs(seconds) < sa.literal_column("1e15"))
+    text = _cat(sa.cast(sa.cast(seconds, sa.BigInteger), sa.Text), _lit(".0"))
+    return sa.case(
+        (whole, sa.cast(text, JSON)),
+        else_=sa.func.to_json(sa.cast(seconds, sa.Float(precision=53))),
+    )
+
+
+def _names(column: Any, names: tuple[tuple[str, str], ...]) -> sa.ColumnElement[Any]:
+    whens = [(sa.cast(column, sa.Text) == _lit(stored), _lit(name)) for stored, name in names]
+    return sa.case(*whens)
+
+
+#: The parameters of a filter (``f0``...) and a page, renamed per slot;
+#: others (anonymous, holding their values) are left as they are.
+_SLOT_PARAM = re.compile(r"f[0-9]+|limit|start_key|start_id")
+
+
+class JsonStatement:
+    """Builds the statement of a root spec on ``table``, each slot's filter
+    condition given (on ``table``, its parameters named as ``conditions``
+    has them: they are renamed per slot)."""
+
+    def __init__(
+        self,
+        table: sa.Table,
+        conditions: Mapping[int, sa.ColumnElement[bool]],
+        rendering: Rendering,
+    ) -> None:
+        self.table = table
+        self.conditions = conditions
+        self.rendering = rendering
+
+    def build(self, root: RootSpec) -> sa.Select[Any]:
+        """The statement: one row, one column, the text of ``data``."""
+        pairs: list[tuple[str, Any]] = []
+        for item in root:
+            if isinstance(item, Const):
+                pairs.append((item.key, _lit(item.value)))
+            elif isinstance(item, Connection):
+                pairs.append((item.key, self._connection(item, None)))
+            else:
+                pairs.append((item.key, self._by_id(item)))
+        return sa.select(sa.cast(_obj(pairs), sa.Text).label("data"))
+
+    # Parameters and conditions, per slot
+
+    def _condition(self, slot: int, alias: Any) -> sa.ColumnElement[bool]:
+        """The slot's condition on ``alias``, its parameters renamed."""
+        return self._adapt(self.conditions[slot], slot, alias)
+
+    def _adapt(self, element: Any, slot: int, alias: Any) -> Any:
+        """``element`` on ``alias`` instead of the table, with its named
+        parameters prefixed by the slot's."""
+        table, prefix = self.table, f"p{slot}_"
+
+        def replace(item: Any) -> Any:
+            if isinstance(item, sa.Column) and item.table is table:
+                return alias.c[item.name]
+            if isinstance(item, BindParameter) and _SLOT_PARAM.fullmatch(item.key):
+                return sa.bindparam(prefix + item.key, type_=item.type, expanding=item.expanding)
+            return None
+
+        return visitors.replacement_traverse(element, {}, replace)
+
+    def _param(self, slot: int, name: str, type_: Any) -> BindParameter[Any]:
+        return sa.bindparam(f"p{slot}_{name}", type_=type_)
+
+    # Runs
+
+    def _run(self, spec: RunSpec, c: Any) -> sa.ColumnElement[Any]:
+        """The JSON object of the run of columns ``c``."""
+        pairs: list[tuple[str, Any]] = []
+        for item in spec:
+            if isinstance(item, Const):
+                value: Any = _lit(item.value)
+            elif isinstance(item, Scalar):
+                value = self._scalar(item.field, c)
+            elif isinstance(item, ErrorObject):
+                value = self._error(item, c)
+            elif isinstance(item, Lineage):
+                value = self._lineage(item, c)
+            else:
+                value = self._connection(item, c)
+            pairs.append((item.key, value))
+        return _obj(pairs)
+
+    def _scalar(self, name: str, c: Any) -> Any:
+        rendering = self.rendering
+        if name == "id":
+            encoded = sa.func.encode(sa.func.convert_to(_cat(_lit("TaskRun:"), c.id), _lit("UTF8")), _lit("base64"))
+            return sa.func.replace(encoded, sa.literal_column("E'\\n'"), _lit(""))
+        if name in ("queued", "start", "end", "updated"):
+            return _time(c[name])
+        if name == "duration":
+            return _duration(c)
+        if name == "state":
+            return _names(c.state, rendering.states)
+        if name == "priority":
+            return _names(c.priority, rendering.priorities)
+        if name == "params":
+            return sa.func.coalesce(c.params, sa.literal_column("'{}'::jsonb"))
+        if name == "tags":
+            tags = [sa.func.to_json(c.tags)]
+            if rendering.live_tags:
+                live = sa.bindparam("live_tags", type_=JSON)
+                tags.append(live.op("->", return_type=JSON)(c.name))
+            return sa.func.coalesce(*tags, sa.literal_column("'[]'::json"))
+        if name in ("parentRunId", "rootRunId"):
+            column = c.from_run_id if name == "parentRunId" else c.root_run_id
+            return sa.func.nullif(column, _lit(""))
+        column = {"runId": "id", "task": "name", "retryAttempt": "retry_attempt"}[name]
+        return c[column]
+
+    def _error(self, spec: ErrorObject, c: Any) -> Any:
+        kind = sa.func.coalesce(c.error_type, _lit(""))
+        message = sa.func.coalesce(c.error_message, _lit(""))
+        pairs = [
+            (item.key, _lit(item.value) if isinstance(item, Const) else (kind if item.field == "type" else message))
+            for item in spec.fields
+        ]
+        return sa.case((sa.or_(kind != _lit(""), message != _lit("")), _obj(pairs)))
+
+    def _lineage(self, spec: Lineage, c: Any) -> Any:
+        run = self.table.alias(f"p{spec.slot}_r")
+        found = sa.func.nullif(c[spec.column], _lit(""))
+        return (
+            sa.select(self._run(spec.run, run.c))
+            .where(run.c.id == found, self._condition(spec.slot, run))
+            .scalar_subquery()
+        )
+
+    def _by_id(self, spec: RunById) -> Any:
+        run = self.table.alias(f"p{spec.slot}_r")
+        condition = self._condition(spec.slot, run)
+        if not spec.many:
+            return (
+                sa.select(self._run(spec.run, run.c))
+                .where(run.c.id == self._param(spec.slot, "id", sa.Text), condition)
+                .scalar_subquery()
+            )
+        ids = (
+            sa.func.unnest(self._param(spec.slot, "ids", ARRAY(sa.Text)))
+            .table_valued(sa.column("id", sa.Text), with_ordinality="n")
+            .render_derived(name=f"p{spec.slot}_ids")
+        )
+        joined = ids.outerjoin(run, sa.and_(run.c.id == ids.c.id, condition))
+        # a run's object is null where it is absent: json_agg keeps nulls
+        node = sa.case((run.c.id.is_not(None), self._run(spec.run, run.c)))
+        listed = sa.func.json_agg(aggregate_order_by(node, ids.c.n))
+        return sa.func.coalesce(
+            sa.select(listed).select_from(joined).scalar_subquery(),
+            sa.literal_column("'[]'::json"),
+        )
+
+    # Connections
+
+    def _connection(self, spec: Connection, parent: Any) -> Any:
+        slot = spec.slot
+
+        def condition(alias: Any) -> sa.ColumnElement[bool]:
+            found = self._condition(slot, alias)
+            if parent is None:
+                return found
+            return sa.and_(alias.c.from_run_id == parent.id, found)
+
+        reads_page = any(isinstance(item, Edges | PageInfo) for item in spec.fields)
+        if not reads_page:
+            pairs = [(item.key, self._connection_field(spec, item, None, condition)) for item in spec.fields]
+            return sa.select(_obj(pairs)).scalar_subquery()
+        t = self.table.alias(f"p{slot}_t")
+        select = sa.select(*(t.c[name] for name in RUN_FIELDS))
+        page = page_statement(
+            t, select, condition(t), order=spec.order, backward=spec.backward, has_start=spec.has_start, probe=False
+        )
+        page = self._adapt(page, slot, t).correlate_except(t)
+        p = page.subquery(f"p{slot}_p")
+        columns: list[Any] = [*p.c, sa.func.row_number().over(order_by=page_order(p.c, spec.order, spec.backward)).label("n")]
+        columns.append(self._cursor(p.c, spec.order).label("cursor"))
+        q = sa.select(*columns).subquery(f"p{slot}_q")
+        pairs = [(item.key, self._connection_field(spec, item, q, condition)) for item in spec.fields]
+        return sa.select(_obj(pairs)).select_from(q).scalar_subquery()
+
+    def _connection_field(
+        self,
+        spec: Connection,
+        item: Any,
+        q: Any,
+        condition: Callable[[Any], sa.ColumnElement[bool]],
+    ) -> Any:
+        slot = spec.slot
+        if isinstance(item, Const):
+            return _lit(item.value)
+        if isinstance(item, Scalar):  # totalCount
+            counted = self.table.alias(f"p{slot}_c")
+            return sa.select(sa.func.count()).select_from(counted).where(condition(counted)).scalar_subquery()
+        size = self._param(slot, "size", sa.Integer)
+        on_page = q.c.n <= size
+        order = q.c.n.desc() if spec.backward else q.c.n
+        if isinstance(item, Edges):
+            pairs: list[tuple[str, Any]] = []
+            for field in item.fields:
+                if isinstance(field, Const):
+                    pairs.append((field.key, _lit(field.value)))
+                elif isinstance(field, Scalar):
+                    pairs.append((field.key, q.c.cursor))
+                else:
+                    pairs.append((field.key, self._run(field.run, q.c)))
+            edges = sa.func.json_agg(aggregate_order_by(_obj(pairs), order)).filter(on_page)
+            return sa.func.coalesce(edges, sa.literal_column("'[]'::json"))
+        has_more = sa.func.count() > size
+        has_before: Any = sa.false()
+        if spec.probe:
+            probed = self.table.alias(f"p{slot}_b")
+            before = self._adapt(before_start(probed.c, spec.order, spec.backward), slot, probed)
+            has_before = sa.exists(sa.select(probed.c.id).where(condition(probed), before))
+        after_, before_ = (has_before, has_more) if spec.backward else (has_more, has_before)
+        pairs = []
+        for field in item.fields:
+            if isinstance(field, Const):
+                pairs.append((field.key, _lit(field.value)))
+                continue
+            if field.field in ("startCursor", "endCursor"):
+                first = (field.field == "startCursor") != spec.backward
+                ordered = aggregate_order_by(q.c.cursor, q.c.n if first else q.c.n.desc())
+                value: Any = sa.func.array_agg(ordered, type_=ARRAY(sa.Text)).filter(on_page)[1]
+            else:
+                value = after_ if field.field == "hasNextPage" else before_
+            pairs.append((field.key, value))
+        return _obj(pairs)
+
+    def _cursor(self, c: Any, order: RunOrder) -> sa.ColumnElement[Any]:
+        """The cursor ``CursorCodec.encode`` writes for the row in ``order``."""
+        if order.key == "duration":
+            key = sa.func.coalesce(_cat(_lit("["), _micros(c.end - c.start), _lit("]")), _lit("null"))
+        else:
+            key = sa.func.coalesce(_micros(c[order.key]), _lit("null"))
+        body = _cat(_lit(f'["{order.value}",'), key, _lit(","), sa.cast(sa.func.to_json(c.id), sa.Text), _lit("]"))
+        payload = sa.func.convert_to(body, _lit("UTF8"), type_=sa.LargeBinary)
+        inner = sa.func.sha256(_cat(sa.bindparam("ipad", type_=sa.LargeBinary), payload), type_=sa.LargeBinary)
+        outer = sa.func.sha256(_cat(sa.bindparam("opad", type_=sa.LargeBinary), inner), type_=sa.LargeBinary)
+        signature = sa.func.substring(
+            outer,
+            sa.literal_column("1"),
+            sa.literal_column(str(SIGNATURE_BYTES)),
+            type_=sa.LargeBinary,
+        )
+        encoded = sa.func.encode(_cat(signature, payload), _lit("base64"))
+        return sa.func.rtrim(sa.func.translate(encoded, sa.literal_column("E'+/\\n'"), _lit("-_")), _lit("="))
+
+
+async def read_json(
+    store: HistoryStore,
+    root: RootSpec,
+    filters: Mapping[int, BoundFilter],
+    params: Mapping[str, Any],
+    names: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]],
+) -> str:
+    """The text of the ``data`` of ``root`` read on ``store``, each slot
+    reading where its filter holds; raises ``ValueError`` for a table
+    lacking gql_history's columns (a TaskDbPlugin table is read otherwise)."""
+    present = await store.present_columns()
+    if not present.issuperset(RUN_FIELDS):
+        raise ValueError("the table lacks gql_history's columns")
+    registry = store.live_tasks
+    rendering = Rendering(*names, live_tags=bool(registry.registry))
+    shapes = tuple(bound.shape for bound in filters.values())
+    read = store.reads.get(
+        ("json", root, shapes, rendering),
+        lambda: JsonStatement(
+            store.table,
+            {slot: bound.condition for slot, bound in filters.items()},
+            rendering,
+        ).build(root),
+    )
+    values = {**read.values, **params}
+    if rendering.live_tags:
+        values["live_tags"] = {
+            name: registry.tags_of(name) for name in registry.registry
+        }
+    rows = await store.reads.fetch(read, values)
+    text: str = rows[0][0]
+    return text
