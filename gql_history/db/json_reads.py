@@ -303,6 +303,7 @@ class JsonStatement:
         return (
             sa.select(self._run(spec.run, run.c))
             .where(run.c.id == found, self._condition(spec.slot, run))
+            .correlate_except(run)
             .scalar_subquery()
         )
 
@@ -369,7 +370,8 @@ class JsonStatement:
             return _lit(item.value)
         if isinstance(item, Scalar):  # totalCount
             counted = self.table.alias(f"p{slot}_c")
-            return sa.select(sa.func.count()).select_from(counted).where(condition(counted)).scalar_subquery()
+            counting = sa.select(sa.func.count()).select_from(counted)
+            return counting.where(condition(counted)).correlate_except(counted).scalar_subquery()
         size = self._param(slot, "size", sa.Integer)
         on_page = q.c.n <= size
         order = q.c.n.desc() if spec.backward else q.c.n
@@ -389,7 +391,8 @@ class JsonStatement:
         if spec.probe:
             probed = self.table.alias(f"p{slot}_b")
             before = self._adapt(before_start(probed.c, spec.order, spec.backward), slot, probed)
-            has_before = sa.exists(sa.select(probed.c.id).where(condition(probed), before))
+            earlier = sa.select(probed.c.id).where(condition(probed), before)
+            has_before = sa.exists(earlier.correlate_except(probed))
         after_, before_ = (has_before, has_more) if spec.backward else (has_more, has_before)
         pairs = []
         for field in item.fields:
