@@ -160,7 +160,10 @@ def _time(ts: Any) -> sa.ColumnElement[Any]:
     utc = sa.func.timezone(_lit("UTC"), ts)
     whole = 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'
     return sa.case(
-        (sa.func.date_trunc(_lit("second"), ts) == ts, sa.func.to_char(utc, _lit(whole))),
+        (
+            sa.func.date_trunc(_lit("second"), ts) == ts,
+            sa.func.to_char(utc, _lit(whole)),
+        ),
         else_=sa.func.to_char(utc, _lit('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
     )
 
@@ -174,7 +177,10 @@ def _duration(c: Any) -> sa.ColumnElement[Any]:
     """Seconds from start to end as a float; a whole number keeps ``.0``,
     as Python's float does."""
     seconds = sa.extract("epoch", c.end - c.start)
-    whole = sa.and_(seconds == sa.func.trunc(seconds), sa.func.abs(seconds) < sa.literal_column("1e15"))
+    whole = sa.and_(
+        seconds == sa.func.trunc(seconds),
+        sa.func.abs(seconds) < sa.literal_column("1e15"),
+    )
     text = _cat(sa.cast(sa.cast(seconds, sa.BigInteger), sa.Text), _lit(".0"))
     return sa.case(
         (whole, sa.cast(text, JSON)),
@@ -183,7 +189,9 @@ def _duration(c: Any) -> sa.ColumnElement[Any]:
 
 
 def _names(column: Any, names: tuple[tuple[str, str], ...]) -> sa.ColumnElement[Any]:
-    whens = [(sa.cast(column, sa.Text) == _lit(stored), _lit(name)) for stored, name in names]
+    whens = [
+        (sa.cast(column, sa.Text) == _lit(stored), _lit(name)) for stored, name in names
+    ]
     return sa.case(*whens)
 
 
@@ -223,7 +231,8 @@ class JsonStatement:
 
     def _condition(self, slot: int, alias: Any) -> sa.ColumnElement[bool]:
         """The slot's condition on ``alias``, its parameters renamed."""
-        return self._adapt(self.conditions[slot], slot, alias)
+        found: sa.ColumnElement[bool] = self._adapt(self.conditions[slot], slot, alias)
+        return found
 
     def _adapt(self, element: Any, slot: int, alias: Any) -> Any:
         """``element`` on ``alias`` instead of the table, with its named
@@ -234,10 +243,12 @@ class JsonStatement:
             if isinstance(item, sa.Column) and item.table is table:
                 return alias.c[item.name]
             if isinstance(item, BindParameter) and _SLOT_PARAM.fullmatch(item.key):
-                return sa.bindparam(prefix + item.key, type_=item.type, expanding=item.expanding)
+                return sa.bindparam(
+                    prefix + item.key, type_=item.type, expanding=item.expanding
+                )
             return None
 
-        return visitors.replacement_traverse(element, {}, replace)
+        return visitors.replacement_traverse(element, {}, replace)  # type: ignore[call-overload]
 
     def _param(self, slot: int, name: str, type_: Any) -> BindParameter[Any]:
         return sa.bindparam(f"p{slot}_{name}", type_=type_)
@@ -264,7 +275,10 @@ class JsonStatement:
     def _scalar(self, name: str, c: Any) -> Any:
         rendering = self.rendering
         if name == "id":
-            encoded = sa.func.encode(sa.func.convert_to(_cat(_lit("TaskRun:"), c.id), _lit("UTF8")), _lit("base64"))
+            encoded = sa.func.encode(
+                sa.func.convert_to(_cat(_lit("TaskRun:"), c.id), _lit("UTF8")),
+                _lit("base64"),
+            )
             return sa.func.replace(encoded, sa.literal_column("E'\\n'"), _lit(""))
         if name in ("queued", "start", "end", "updated"):
             return _time(c[name])
@@ -277,7 +291,7 @@ class JsonStatement:
         if name == "params":
             return sa.func.coalesce(c.params, sa.literal_column("'{}'::jsonb"))
         if name == "tags":
-            tags = [sa.func.to_json(c.tags)]
+            tags: list[Any] = [sa.func.to_json(c.tags)]
             if rendering.live_tags:
                 live = sa.bindparam("live_tags", type_=JSON)
                 tags.append(live.op("->", return_type=JSON)(c.name))
@@ -292,7 +306,12 @@ class JsonStatement:
         kind = sa.func.coalesce(c.error_type, _lit(""))
         message = sa.func.coalesce(c.error_message, _lit(""))
         pairs = [
-            (item.key, _lit(item.value) if isinstance(item, Const) else (kind if item.field == "type" else message))
+            (
+                item.key,
+                _lit(item.value)
+                if isinstance(item, Const)
+                else (kind if item.field == "type" else message),
+            )
             for item in spec.fields
         ]
         return sa.case((sa.or_(kind != _lit(""), message != _lit("")), _obj(pairs)))
@@ -343,19 +362,36 @@ class JsonStatement:
 
         reads_page = any(isinstance(item, Edges | PageInfo) for item in spec.fields)
         if not reads_page:
-            pairs = [(item.key, self._connection_field(spec, item, None, condition)) for item in spec.fields]
+            pairs = [
+                (item.key, self._connection_field(spec, item, None, condition))
+                for item in spec.fields
+            ]
             return sa.select(_obj(pairs)).scalar_subquery()
         t = self.table.alias(f"p{slot}_t")
         select = sa.select(*(t.c[name] for name in RUN_FIELDS))
         page = page_statement(
-            t, select, condition(t), order=spec.order, backward=spec.backward, has_start=spec.has_start, probe=False
+            t,  # type: ignore[arg-type]  # an alias: the same columns
+            select,
+            condition(t),
+            order=spec.order,
+            backward=spec.backward,
+            has_start=spec.has_start,
+            probe=False,
         )
         page = self._adapt(page, slot, t).correlate_except(t)
         p = page.subquery(f"p{slot}_p")
-        columns: list[Any] = [*p.c, sa.func.row_number().over(order_by=page_order(p.c, spec.order, spec.backward)).label("n")]
+        columns: list[Any] = [
+            *p.c,
+            sa.func.row_number()
+            .over(order_by=page_order(p.c, spec.order, spec.backward))
+            .label("n"),
+        ]
         columns.append(self._cursor(p.c, spec.order).label("cursor"))
         q = sa.select(*columns).subquery(f"p{slot}_q")
-        pairs = [(item.key, self._connection_field(spec, item, q, condition)) for item in spec.fields]
+        pairs = [
+            (item.key, self._connection_field(spec, item, q, condition))
+            for item in spec.fields
+        ]
         return sa.select(_obj(pairs)).select_from(q).scalar_subquery()
 
     def _connection_field(
@@ -371,7 +407,11 @@ class JsonStatement:
         if isinstance(item, Scalar):  # totalCount
             counted = self.table.alias(f"p{slot}_c")
             counting = sa.select(sa.func.count()).select_from(counted)
-            return counting.where(condition(counted)).correlate_except(counted).scalar_subquery()
+            return (
+                counting.where(condition(counted))
+                .correlate_except(counted)
+                .scalar_subquery()
+            )
         size = self._param(slot, "size", sa.Integer)
         on_page = q.c.n <= size
         order = q.c.n.desc() if spec.backward else q.c.n
@@ -384,16 +424,22 @@ class JsonStatement:
                     pairs.append((field.key, q.c.cursor))
                 else:
                     pairs.append((field.key, self._run(field.run, q.c)))
-            edges = sa.func.json_agg(aggregate_order_by(_obj(pairs), order)).filter(on_page)
+            edges = sa.func.json_agg(aggregate_order_by(_obj(pairs), order)).filter(
+                on_page
+            )
             return sa.func.coalesce(edges, sa.literal_column("'[]'::json"))
         has_more = sa.func.count() > size
         has_before: Any = sa.false()
         if spec.probe:
             probed = self.table.alias(f"p{slot}_b")
-            before = self._adapt(before_start(probed.c, spec.order, spec.backward), slot, probed)
+            before = self._adapt(
+                before_start(probed.c, spec.order, spec.backward), slot, probed
+            )
             earlier = sa.select(probed.c.id).where(condition(probed), before)
             has_before = sa.exists(earlier.correlate_except(probed))
-        after_, before_ = (has_before, has_more) if spec.backward else (has_more, has_before)
+        after_, before_ = (
+            (has_before, has_more) if spec.backward else (has_more, has_before)
+        )
         pairs = []
         for field in item.fields:
             if isinstance(field, Const):
@@ -401,8 +447,12 @@ class JsonStatement:
                 continue
             if field.field in ("startCursor", "endCursor"):
                 first = (field.field == "startCursor") != spec.backward
-                ordered = aggregate_order_by(q.c.cursor, q.c.n if first else q.c.n.desc())
-                value: Any = sa.func.array_agg(ordered, type_=ARRAY(sa.Text)).filter(on_page)[1]
+                ordered = aggregate_order_by(
+                    q.c.cursor, q.c.n if first else q.c.n.desc()
+                )
+                value: Any = sa.func.array_agg(ordered, type_=ARRAY(sa.Text)).filter(
+                    on_page
+                )[1]
             else:
                 value = after_ if field.field == "hasNextPage" else before_
             pairs.append((field.key, value))
@@ -411,13 +461,27 @@ class JsonStatement:
     def _cursor(self, c: Any, order: RunOrder) -> sa.ColumnElement[Any]:
         """The cursor ``CursorCodec.encode`` writes for the row in ``order``."""
         if order.key == "duration":
-            key = sa.func.coalesce(_cat(_lit("["), _micros(c.end - c.start), _lit("]")), _lit("null"))
+            key = sa.func.coalesce(
+                _cat(_lit("["), _micros(c.end - c.start), _lit("]")), _lit("null")
+            )
         else:
             key = sa.func.coalesce(_micros(c[order.key]), _lit("null"))
-        body = _cat(_lit(f'["{order.value}",'), key, _lit(","), sa.cast(sa.func.to_json(c.id), sa.Text), _lit("]"))
+        body = _cat(
+            _lit(f'["{order.value}",'),
+            key,
+            _lit(","),
+            sa.cast(sa.func.to_json(c.id), sa.Text),
+            _lit("]"),
+        )
         payload = sa.func.convert_to(body, _lit("UTF8"), type_=sa.LargeBinary)
-        inner = sa.func.sha256(_cat(sa.bindparam("ipad", type_=sa.LargeBinary), payload), type_=sa.LargeBinary)
-        outer = sa.func.sha256(_cat(sa.bindparam("opad", type_=sa.LargeBinary), inner), type_=sa.LargeBinary)
+        inner = sa.func.sha256(
+            _cat(sa.bindparam("ipad", type_=sa.LargeBinary), payload),
+            type_=sa.LargeBinary,
+        )
+        outer = sa.func.sha256(
+            _cat(sa.bindparam("opad", type_=sa.LargeBinary), inner),
+            type_=sa.LargeBinary,
+        )
         signature = sa.func.substring(
             outer,
             sa.literal_column("1"),
@@ -425,7 +489,10 @@ class JsonStatement:
             type_=sa.LargeBinary,
         )
         encoded = sa.func.encode(_cat(signature, payload), _lit("base64"))
-        return sa.func.rtrim(sa.func.translate(encoded, sa.literal_column("E'+/\\n'"), _lit("-_")), _lit("="))
+        return sa.func.rtrim(
+            sa.func.translate(encoded, sa.literal_column("E'+/\\n'"), _lit("-_")),
+            _lit("="),
+        )
 
 
 async def read_json(

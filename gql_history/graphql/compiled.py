@@ -34,8 +34,8 @@ from graphql.execution.values import get_argument_values
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 from strawberry.types.arguments import convert_arguments
+from strawberry.types.graphql import OperationType
 
 from ..core.paging import PageRequest, RunOrder
 from ..core.text import storable
@@ -100,7 +100,9 @@ class _Args:
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    fields: tuple[Any, ...]  # js.Const | js.Scalar | js.ErrorObject | _Lineage | _Connection
+    fields: tuple[
+        Any, ...
+    ]  # js.Const | js.Scalar | js.ErrorObject | _Lineage | _Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ class _ById:
 class _Planner:
     """Collects an operation's fields into a plan, or raises ``_NotCompiled``."""
 
-    def __init__(self, schema: GraphQLSchema, executor: Executor) -> None:
+    def __init__(self, schema: GraphQLSchema, executor: Executor[Any]) -> None:
         self.schema = schema
         self.executor = executor
         run_type = schema.get_type("TaskRun")
@@ -278,7 +280,9 @@ class _Planner:
 class _Request:
     """One request of a plan: the spec, the parameters and each slot's filter."""
 
-    def __init__(self, schema: Any, executor: Executor, context: HistoryContext) -> None:
+    def __init__(
+        self, schema: Any, executor: Executor[Any], context: HistoryContext
+    ) -> None:
         self.schema = schema
         self.executor = executor
         self.context = context
@@ -456,7 +460,9 @@ class CompiledQueries(SchemaExtension):
             raise _NotCompiled  # graphql-core reports the variables' errors
         variables = executor.variable_values.coerced
         switches = tuple(
-            (name, value) for name, value in variables.items() if isinstance(value, bool)
+            (name, value)
+            for name, value in variables.items()
+            if isinstance(value, bool)
         )
         key = (context.query, context.operation_name, switches)
         plans = self._plans

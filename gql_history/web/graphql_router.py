@@ -48,8 +48,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from ..core.limits import QueryLimits
-from ..core.settings import compiled_reads
 from ..core.persisted import PersistedDocuments
+from ..core.settings import compiled_reads
 from ..errors import InvalidQueryError
 from ..graphql.compiled import RawData
 from ..graphql.context import HistoryContext

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from fluid.scheduler.db import task_meta
 from sqlalchemy import event
-
-from fastapi import FastAPI
 
 from gql_history import HistoryService, TaskHistoryPlugin, create_app
 from gql_history.core.cursor import Position

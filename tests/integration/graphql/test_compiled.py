@@ -33,7 +33,7 @@ PARAMS: tuple[dict[str, Any], ...] = (
     {},
     {"n": 1},
     {"big": 2**70, "neg": -(2**63) - 1, "f": 1.5, "tiny": 1e-7, "whole": 2.0},
-    {"u": "é☃ \u2028 \"q\" \\", "nested": {"a": [1, None, {"b": [True, False]}]}},
+    {"u": 'é☃ \u2028 "q" \\', "nested": {"a": [1, None, {"b": [True, False]}]}},
     {"e": 1e300, "z": 0.1, "list": [[], {}, ""]},
 )
 
@@ -300,7 +300,9 @@ async def test_compiled_reads_a_nested_page_in_one_statement(
         reads = app.state.history_service.store.reads
         fetch, seen = reads.fetch, []
 
-        async def counted(*args: Any, fetch: Any = fetch, seen: list[int] = seen) -> Any:
+        async def counted(
+            *args: Any, fetch: Any = fetch, seen: list[int] = seen
+        ) -> Any:
             seen.append(1)
             return await fetch(*args)
 
@@ -359,7 +361,9 @@ class _Tame(graphql.Visitor):
     def enter_argument(self, node: graphql.ArgumentNode, *_: Any) -> Any:
         name, value = node.name.value, node.value
         if name in ("first", "last") and isinstance(value, graphql.IntValueNode):
-            return graphql.ArgumentNode(name=node.name, value=nodes.Int(int(value.value) % 9))
+            return graphql.ArgumentNode(
+                name=node.name, value=nodes.Int(int(value.value) % 9)
+            )
         if name in ("after", "before") and len(str(graphql.print_ast(value))) % 4:
             return graphql.REMOVE
         if name == "queuedWithin":
