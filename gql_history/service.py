@@ -29,7 +29,8 @@ from .core.settings import default_cursor_secret
 from .core.tasks import LiveTasks
 from .core.windows import Bucket, StatsWindow, stats_window
 from .db.conditions import BoundFilter
-from .db.json_reads import RootSpec, read_json
+from .db.json_reads import read_json
+from .db.json_specs import RootSpec
 from .db.stats import RunStats
 from .db.store import HistoryStore
 from .live.hub import LiveSubscription, LiveUpdates

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -30,170 +28,30 @@ from ..core.cursor import SIGNATURE_BYTES
 from ..core.paging import RunOrder
 from ..core.records import RUN_FIELDS
 from .conditions import BoundFilter
+from .json_specs import (
+    Connection,
+    Const,
+    Edges,
+    ErrorObject,
+    Lineage,
+    PageInfo,
+    Rendering,
+    RootSpec,
+    RunById,
+    RunSpec,
+    Scalar,
+    concat,
+    duration_json,
+    enum_names,
+    iso_time,
+    json_object,
+    literal,
+    micros_text,
+)
 from .keyset import before_start, page_order, page_statement
 
 if TYPE_CHECKING:
     from .store import HistoryStore
-
-#: The most fields one JSON object of the statement may hold
-#: (``json_build_object`` takes at most 100 arguments).
-MAX_OBJECT_FIELDS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class Const:
-    """A field whose value is a constant string (``__typename``)."""
-
-    key: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    """A field read from the row: a run's field by its GraphQL name, or a
-    connection's (``totalCount``, ``cursor``, ``hasNextPage``...)."""
-
-    key: str
-    field: str
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorObject:
-    """A run's ``error``: null unless it failed with an exception."""
-
-    key: str
-    fields: tuple[Const | Scalar, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Lineage:
-    """A run's ``parent`` or ``root``, read in slot ``slot``."""
-
-    key: str
-    column: str
-    slot: int
-    run: RunSpec
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """An edge's node."""
-
-    key: str
-    run: RunSpec
-
-
-@dataclass(frozen=True, slots=True)
-class Edges:
-    """A connection's edges."""
-
-    key: str
-    fields: tuple[Const | Scalar | Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PageInfo:
-    """A connection's page info."""
-
-    key: str
-    fields: tuple[Const | Scalar, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """A page of runs (``runs``, or a run's ``children`` when ``children``),
-    read in slot ``slot``; the filter is the slot's condition."""
-
-    key: str
-    slot: int
-    fields: tuple[Const | Scalar | Edges | PageInfo, ...]
-    order: RunOrder
-    backward: bool
-    has_start: bool
-    probe: bool
-    children: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RunById:
-    """``run(id)`` or ``node(id)`` (one id, ``p<slot>_id``) or ``nodes(ids)``
-    (``many``: ``p<slot>_ids``), read in slot ``slot``."""
-
-    key: str
-    slot: int
-    run: RunSpec
-    many: bool
-
-
-RunSpec = tuple[Const | Scalar | ErrorObject | Lineage | Connection, ...]
-RootSpec = tuple[Const | Connection | RunById, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Rendering:
-    """How values render: the stored value of each enum member by GraphQL
-    name, and whether the live registry's tags (``live_tags``) fill in."""
-
-    states: tuple[tuple[str, str], ...]
-    priorities: tuple[tuple[str, str], ...]
-    live_tags: bool
-
-
-def _lit(text: str) -> sa.ColumnElement[str]:
-    """A string constant written into the SQL (never client input)."""
-    return sa.literal_column("'" + text.replace("'", "''") + "'", sa.Text)
-
-
-def _cat(*parts: Any) -> sa.ColumnElement[Any]:
-    return reduce(lambda a, b: a.op("||")(b), parts)
-
-
-def _obj(pairs: list[tuple[str, Any]]) -> sa.ColumnElement[Any]:
-    if len(pairs) > MAX_OBJECT_FIELDS:
-        raise ValueError(f"an object of more than {MAX_OBJECT_FIELDS} fields")
-    args = [arg for key, value in pairs for arg in (_lit(key), value)]
-    return sa.func.json_build_object(*args, type_=JSON)
-
-
-def _time(ts: Any) -> sa.ColumnElement[Any]:
-    """``ts`` as ``datetime.isoformat()`` writes it in UTC."""
-    utc = sa.func.timezone(_lit("UTC"), ts)
-    whole = 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'
-    return sa.case(
-        (
-            sa.func.date_trunc(_lit("second"), ts) == ts,
-            sa.func.to_char(utc, _lit(whole)),
-        ),
-        else_=sa.func.to_char(utc, _lit('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
-    )
-
-
-def _micros(value: Any) -> sa.ColumnElement[Any]:
-    micros = sa.extract("epoch", value) * sa.literal_column("1000000")
-    return sa.cast(sa.cast(micros, sa.BigInteger), sa.Text)
-
-
-def _duration(c: Any) -> sa.ColumnElement[Any]:
-    """Seconds from start to end as a float; a whole number keeps ``.0``,
-    as Python's float does."""
-    seconds = sa.extract("epoch", c.end - c.start)
-    whole = sa.and_(
-        seconds == sa.func.trunc(seconds),
-        sa.func.abs(seconds) < sa.literal_column("1e15"),
-    )
-    text = _cat(sa.cast(sa.cast(seconds, sa.BigInteger), sa.Text), _lit(".0"))
-    return sa.case(
-        (whole, sa.cast(text, JSON)),
-        else_=sa.func.to_json(sa.cast(seconds, sa.Float(precision=53))),
-    )
-
-
-def _names(column: Any, names: tuple[tuple[str, str], ...]) -> sa.ColumnElement[Any]:
-    whens = [
-        (sa.cast(column, sa.Text) == _lit(stored), _lit(name)) for stored, name in names
-    ]
-    return sa.case(*whens)
-
 
 #: The parameters of a filter (``f0``...) and a page, renamed per slot;
 #: others (anonymous, holding their values) are left as they are.
@@ -220,12 +78,12 @@ class JsonStatement:
         pairs: list[tuple[str, Any]] = []
         for item in root:
             if isinstance(item, Const):
-                pairs.append((item.key, _lit(item.value)))
+                pairs.append((item.key, literal(item.value)))
             elif isinstance(item, Connection):
                 pairs.append((item.key, self._connection(item, None)))
             else:
                 pairs.append((item.key, self._by_id(item)))
-        return sa.select(sa.cast(_obj(pairs), sa.Text).label("data"))
+        return sa.select(sa.cast(json_object(pairs), sa.Text).label("data"))
 
     # Parameters and conditions, per slot
 
@@ -260,7 +118,7 @@ class JsonStatement:
         pairs: list[tuple[str, Any]] = []
         for item in spec:
             if isinstance(item, Const):
-                value: Any = _lit(item.value)
+                value: Any = literal(item.value)
             elif isinstance(item, Scalar):
                 value = self._scalar(item.field, c)
             elif isinstance(item, ErrorObject):
@@ -270,24 +128,24 @@ class JsonStatement:
             else:
                 value = self._connection(item, c)
             pairs.append((item.key, value))
-        return _obj(pairs)
+        return json_object(pairs)
 
     def _scalar(self, name: str, c: Any) -> Any:
         rendering = self.rendering
         if name == "id":
             encoded = sa.func.encode(
-                sa.func.convert_to(_cat(_lit("TaskRun:"), c.id), _lit("UTF8")),
-                _lit("base64"),
+                sa.func.convert_to(concat(literal("TaskRun:"), c.id), literal("UTF8")),
+                literal("base64"),
             )
-            return sa.func.replace(encoded, sa.literal_column("E'\\n'"), _lit(""))
+            return sa.func.replace(encoded, sa.literal_column("E'\\n'"), literal(""))
         if name in ("queued", "start", "end", "updated"):
-            return _time(c[name])
+            return iso_time(c[name])
         if name == "duration":
-            return _duration(c)
+            return duration_json(c)
         if name == "state":
-            return _names(c.state, rendering.states)
+            return enum_names(c.state, rendering.states)
         if name == "priority":
-            return _names(c.priority, rendering.priorities)
+            return enum_names(c.priority, rendering.priorities)
         if name == "params":
             return sa.func.coalesce(c.params, sa.literal_column("'{}'::jsonb"))
         if name == "tags":
@@ -298,27 +156,29 @@ class JsonStatement:
             return sa.func.coalesce(*tags, sa.literal_column("'[]'::json"))
         if name in ("parentRunId", "rootRunId"):
             column = c.from_run_id if name == "parentRunId" else c.root_run_id
-            return sa.func.nullif(column, _lit(""))
+            return sa.func.nullif(column, literal(""))
         column = {"runId": "id", "task": "name", "retryAttempt": "retry_attempt"}[name]
         return c[column]
 
     def _error(self, spec: ErrorObject, c: Any) -> Any:
-        kind = sa.func.coalesce(c.error_type, _lit(""))
-        message = sa.func.coalesce(c.error_message, _lit(""))
+        kind = sa.func.coalesce(c.error_type, literal(""))
+        message = sa.func.coalesce(c.error_message, literal(""))
         pairs = [
             (
                 item.key,
-                _lit(item.value)
+                literal(item.value)
                 if isinstance(item, Const)
                 else (kind if item.field == "type" else message),
             )
             for item in spec.fields
         ]
-        return sa.case((sa.or_(kind != _lit(""), message != _lit("")), _obj(pairs)))
+        return sa.case(
+            (sa.or_(kind != literal(""), message != literal("")), json_object(pairs))
+        )
 
     def _lineage(self, spec: Lineage, c: Any) -> Any:
         run = self.table.alias(f"p{spec.slot}_r")
-        found = sa.func.nullif(c[spec.column], _lit(""))
+        found = sa.func.nullif(c[spec.column], literal(""))
         return (
             sa.select(self._run(spec.run, run.c))
             .where(run.c.id == found, self._condition(spec.slot, run))
@@ -366,7 +226,7 @@ class JsonStatement:
                 (item.key, self._connection_field(spec, item, None, condition))
                 for item in spec.fields
             ]
-            return sa.select(_obj(pairs)).scalar_subquery()
+            return sa.select(json_object(pairs)).scalar_subquery()
         t = self.table.alias(f"p{slot}_t")
         select = sa.select(*(t.c[name] for name in RUN_FIELDS))
         page = page_statement(
@@ -392,7 +252,7 @@ class JsonStatement:
             (item.key, self._connection_field(spec, item, q, condition))
             for item in spec.fields
         ]
-        return sa.select(_obj(pairs)).select_from(q).scalar_subquery()
+        return sa.select(json_object(pairs)).select_from(q).scalar_subquery()
 
     def _connection_field(
         self,
@@ -403,7 +263,7 @@ class JsonStatement:
     ) -> Any:
         slot = spec.slot
         if isinstance(item, Const):
-            return _lit(item.value)
+            return literal(item.value)
         if isinstance(item, Scalar):  # totalCount
             counted = self.table.alias(f"p{slot}_c")
             counting = sa.select(sa.func.count()).select_from(counted)
@@ -419,14 +279,14 @@ class JsonStatement:
             pairs: list[tuple[str, Any]] = []
             for field in item.fields:
                 if isinstance(field, Const):
-                    pairs.append((field.key, _lit(field.value)))
+                    pairs.append((field.key, literal(field.value)))
                 elif isinstance(field, Scalar):
                     pairs.append((field.key, q.c.cursor))
                 else:
                     pairs.append((field.key, self._run(field.run, q.c)))
-            edges = sa.func.json_agg(aggregate_order_by(_obj(pairs), order)).filter(
-                on_page
-            )
+            edges = sa.func.json_agg(
+                aggregate_order_by(json_object(pairs), order)
+            ).filter(on_page)
             return sa.func.coalesce(edges, sa.literal_column("'[]'::json"))
         has_more = sa.func.count() > size
         has_before: Any = sa.false()
@@ -443,7 +303,7 @@ class JsonStatement:
         pairs = []
         for field in item.fields:
             if isinstance(field, Const):
-                pairs.append((field.key, _lit(field.value)))
+                pairs.append((field.key, literal(field.value)))
                 continue
             if field.field in ("startCursor", "endCursor"):
                 first = (field.field == "startCursor") != spec.backward
@@ -456,30 +316,31 @@ class JsonStatement:
             else:
                 value = after_ if field.field == "hasNextPage" else before_
             pairs.append((field.key, value))
-        return _obj(pairs)
+        return json_object(pairs)
 
     def _cursor(self, c: Any, order: RunOrder) -> sa.ColumnElement[Any]:
         """The cursor ``CursorCodec.encode`` writes for the row in ``order``."""
         if order.key == "duration":
             key = sa.func.coalesce(
-                _cat(_lit("["), _micros(c.end - c.start), _lit("]")), _lit("null")
+                concat(literal("["), micros_text(c.end - c.start), literal("]")),
+                literal("null"),
             )
         else:
-            key = sa.func.coalesce(_micros(c[order.key]), _lit("null"))
-        body = _cat(
-            _lit(f'["{order.value}",'),
+            key = sa.func.coalesce(micros_text(c[order.key]), literal("null"))
+        body = concat(
+            literal(f'["{order.value}",'),
             key,
-            _lit(","),
+            literal(","),
             sa.cast(sa.func.to_json(c.id), sa.Text),
-            _lit("]"),
+            literal("]"),
         )
-        payload = sa.func.convert_to(body, _lit("UTF8"), type_=sa.LargeBinary)
+        payload = sa.func.convert_to(body, literal("UTF8"), type_=sa.LargeBinary)
         inner = sa.func.sha256(
-            _cat(sa.bindparam("ipad", type_=sa.LargeBinary), payload),
+            concat(sa.bindparam("ipad", type_=sa.LargeBinary), payload),
             type_=sa.LargeBinary,
         )
         outer = sa.func.sha256(
-            _cat(sa.bindparam("opad", type_=sa.LargeBinary), inner),
+            concat(sa.bindparam("opad", type_=sa.LargeBinary), inner),
             type_=sa.LargeBinary,
         )
         signature = sa.func.substring(
@@ -488,10 +349,10 @@ class JsonStatement:
             sa.literal_column(str(SIGNATURE_BYTES)),
             type_=sa.LargeBinary,
         )
-        encoded = sa.func.encode(_cat(signature, payload), _lit("base64"))
+        encoded = sa.func.encode(concat(signature, payload), literal("base64"))
         return sa.func.rtrim(
-            sa.func.translate(encoded, sa.literal_column("E'+/\\n'"), _lit("-_")),
-            _lit("="),
+            sa.func.translate(encoded, sa.literal_column("E'+/\\n'"), literal("-_")),
+            literal("="),
         )
 
 
