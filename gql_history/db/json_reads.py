@@ -246,7 +246,8 @@ class JsonStatement:
             .over(order_by=page_order(p.c, spec.order, spec.backward))
             .label("n"),
         ]
-        columns.append(self._cursor(p.c, spec.order).label("cursor"))
+        if _edge_cursors(spec):
+            columns.append(self._cursor(p.c, spec.order).label("cursor"))
         q = sa.select(*columns).subquery(f"p{slot}_q")
         pairs = [
             (item.key, self._connection_field(spec, item, q, condition))
@@ -307,16 +308,28 @@ class JsonStatement:
                 continue
             if field.field in ("startCursor", "endCursor"):
                 first = (field.field == "startCursor") != spec.backward
-                ordered = aggregate_order_by(
-                    q.c.cursor, q.c.n if first else q.c.n.desc()
-                )
-                value: Any = sa.func.array_agg(ordered, type_=ARRAY(sa.Text)).filter(
-                    on_page
-                )[1]
+                value: Any = self._boundary_cursor(spec, q, first, on_page)
             else:
                 value = after_ if field.field == "hasNextPage" else before_
             pairs.append((field.key, value))
         return json_object(pairs)
+
+    def _boundary_cursor(
+        self, spec: Connection, q: Any, first: bool, on_page: Any
+    ) -> sa.ColumnElement[Any]:
+        """The cursor of the page's first or last row: each edge's, if they
+        are selected, else signed for that row alone."""
+
+        def pick(column: Any, type_: Any) -> Any:
+            ordered = aggregate_order_by(column, q.c.n if first else q.c.n.desc())
+            return sa.func.array_agg(ordered, type_=ARRAY(type_)).filter(on_page)[1]
+
+        if _edge_cursors(spec):
+            return pick(q.c.cursor, sa.Text)  # type: ignore[no-any-return]
+        names = {"id", *(("start", "end") if spec.order.key == "duration" else ())}
+        names.add(spec.order.key if spec.order.key != "duration" else "id")
+        row = {name: pick(q.c[name], q.c[name].type) for name in names}
+        return self._cursor(_Row(row), spec.order)
 
     def _cursor(self, c: Any, order: RunOrder) -> sa.ColumnElement[Any]:
         """The cursor ``CursorCodec.encode`` writes for the row in ``order``."""
@@ -354,6 +367,22 @@ class JsonStatement:
             sa.func.translate(encoded, sa.literal_column("E'+/\\n'"), literal("-_")),
             literal("="),
         )
+
+
+class _Row(dict[str, Any]):
+    """Columns by name or as attributes, as a row's ``c`` has them."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self[name]
+
+
+def _edge_cursors(spec: Connection) -> bool:
+    """Whether the connection's edges select their cursor."""
+    return any(
+        isinstance(item, Edges)
+        and any(isinstance(field, Scalar) for field in item.fields)
+        for item in spec.fields
+    )
 
 
 async def read_json(

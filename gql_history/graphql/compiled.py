@@ -247,7 +247,7 @@ class CompiledQueries(SchemaExtension):
             for name, value in variables.items()
             if isinstance(value, bool)
         )
-        key = (context.query, context.operation_name, switches)
+        key = (id(schema), context.query, context.operation_name, switches)
         plans = self._plans
         if key in plans:
             plan = plans[key]

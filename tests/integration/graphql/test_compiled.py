@@ -440,3 +440,33 @@ async def test_compiled_random_operations_match_strawberry(
     query = _tame(query)
     ours, theirs = await both(clients, query, scoped=scoped)
     assert same(ours, theirs), query
+
+
+BOUNDS = """
+query ($order: TaskRunOrder, $after: String, $last: Int, $before: String) {
+  runs(first: 6, orderBy: $order, after: $after) {
+    pageInfo { startCursor endCursor hasNextPage }
+    edges { node { runId } }
+  }
+  back: runs(last: $last, before: $before, orderBy: $order) {
+    pageInfo { endCursor startCursor hasPreviousPage hasNextPage }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("order", ORDERS)
+async def test_compiled_page_bounds_without_edge_cursors_match_strawberry(
+    clients: list[httpx.AsyncClient], order: str
+) -> None:
+    """``startCursor``/``endCursor`` signed for the page's ends alone."""
+    variables: dict[str, Any] = {"order": order, "last": 3}
+    for _ in range(4):
+        ours, theirs = await both(clients, BOUNDS, variables)
+        assert compiled(ours) and same(ours, theirs)
+        info = json.loads(ours)["data"]["runs"]["pageInfo"]
+        variables = {
+            **variables,
+            "after": info["endCursor"],
+            "before": info["endCursor"],
+        }
