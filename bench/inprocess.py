@@ -46,6 +46,26 @@ async def _app_call(target: str, dsn: str, fx: Fixtures, scenario: str) -> Any:
     return app, client, call
 
 
+async def _statement_call(app: Any, call: Call, conn: asyncpg.Connection) -> Call:
+    """The compiled statement ``call`` sends, as a call on ``conn`` alone."""
+    reads = app.state.history_service.store.reads
+    fetch = reads.fetch
+    captured: dict[str, Any] = {}
+
+    async def capture(read: Any, params: Any = None) -> Any:
+        captured["sql"], captured["args"] = read.sql, read.args(params)
+        return await fetch(read, params)
+
+    reads.fetch = capture
+    try:
+        await call()
+    finally:
+        del reads.fetch
+    statement = await conn.prepare(captured["sql"])
+    values = captured["args"]
+    return lambda: statement.fetch(*values)
+
+
 async def measure(dsn: str, fx: Fixtures, scenario: str, n: int) -> dict[str, float]:
     """Median milliseconds per target for ``scenario``, interleaved."""
     conn = await asyncpg.connect(dsn)
@@ -60,21 +80,8 @@ async def measure(dsn: str, fx: Fixtures, scenario: str, n: int) -> dict[str, fl
         opened.append((context, client))
         calls[f"{target}: app over ASGI"] = call
         if target == "ours-graphql":
-            await call()  # compiles the statement, kept by the store
-            reads = app.state.history_service.store.reads
-            captured: dict[str, Any] = {}
-            fetch = reads.fetch
-
-            async def capture(read: Any, params: Any = None) -> Any:
-                captured["args"] = (read.sql, read.args(params))
-                return await fetch(read, params)
-
-            reads.fetch = capture
-            await call()
-            del reads.fetch
-            statement = await conn.prepare(captured["args"][0])
-            values = captured["args"][1]
-            calls["ours-graphql: statement alone"] = lambda: statement.fetch(*values)
+            statement = await _statement_call(app, call, conn)
+            calls["ours-graphql: statement alone"] = statement
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(max(5, n // 5)):
         for call in calls.values():

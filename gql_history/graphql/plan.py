@@ -6,7 +6,7 @@ compiler does not cover."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,8 @@ _RUN_SCALARS = frozenset(
         "updated",
     )
 )
+#: Plans a field with a selection: its response key, definition, details.
+Nested = Callable[[str, GraphQLField, FieldDetailsList], Any]
 _LINEAGE = {"parent": "from_run_id", "root": "root_run_id"}
 _PAGE_INFO = frozenset(("hasNextPage", "hasPreviousPage", "startCursor", "endCursor"))
 _DIRECTIVES = frozenset(("skip", "include"))
@@ -145,43 +147,54 @@ class Planner:
                     raise NotCompiled
             yield key, details
 
-    def _sub(self, kind: GraphQLNamedType, details: FieldDetailsList) -> Any:
+    def _collect(
+        self,
+        kind: GraphQLNamedType,
+        details: FieldDetailsList,
+        scalars: Collection[str],
+        nested: Mapping[str, Nested],
+    ) -> list[Any]:
+        """The plan of each field selected on ``kind``: ``__typename``, a
+        scalar read as it is, or what ``nested`` plans for it."""
         assert isinstance(kind, GraphQLObjectType)
-        return kind, self._grouped(self.executor.collect_subfields(kind, details))
-
-    def _run(self, details: FieldDetailsList) -> RunPlan:
-        kind, grouped = self._sub(self.run_type, details)
+        collected = self.executor.collect_subfields(kind, details)
         planned: list[Any] = []
-        for key, sub in grouped:
+        for key, sub in self._grouped(collected):
             name = sub[0].node.name.value
             if name == "__typename":
                 planned.append(js.Const(key, kind.name))
-            elif name in _RUN_SCALARS:
+            elif name in scalars:
                 planned.append(js.Scalar(key, name))
-            elif name in _LINEAGE:
-                planned.append(LineagePlan(key, _LINEAGE[name], self._run(sub)))
-            elif name == "error":
-                planned.append(self._error(key, sub))
-            elif name == "children":
-                field = kind.fields[name]
-                args = ArgsPlan(field, sub[0].node)
-                planned.append(self._connection(key, field, sub, args, True))
+            elif name in nested:
+                planned.append(nested[name](key, kind.fields[name], sub))
             else:
                 raise NotCompiled
-        return RunPlan(tuple(planned))
+        return planned
 
-    def _error(self, key: str, details: FieldDetailsList) -> js.ErrorObject:
-        kind, grouped = self._sub(
-            get_named_type(self.run_type.fields["error"].type), details
+    def _run(self, details: FieldDetailsList) -> RunPlan:
+        def lineage(key: str, field: GraphQLField, sub: FieldDetailsList) -> Any:
+            column = _LINEAGE[sub[0].node.name.value]
+            return LineagePlan(key, column, self._run(sub))
+
+        def children(key: str, field: GraphQLField, sub: FieldDetailsList) -> Any:
+            args = ArgsPlan(field, sub[0].node)
+            return self._connection(key, field, sub, args, True)
+
+        def error(key: str, field: GraphQLField, sub: FieldDetailsList) -> Any:
+            found = self._collect(
+                get_named_type(field.type), sub, ("type", "message"), {}
+            )
+            return js.ErrorObject(key, tuple(found))
+
+        nested = {
+            "parent": lineage,
+            "root": lineage,
+            "children": children,
+            "error": error,
+        }
+        return RunPlan(
+            tuple(self._collect(self.run_type, details, _RUN_SCALARS, nested))
         )
-        fields: list[js.Const | js.Scalar] = []
-        for sub_key, sub in grouped:
-            name = sub[0].node.name.value
-            if name == "__typename":
-                fields.append(js.Const(sub_key, kind.name))
-            else:
-                fields.append(js.Scalar(sub_key, name))
-        return js.ErrorObject(key, tuple(fields))
 
     def _connection(
         self,
@@ -191,48 +204,25 @@ class Planner:
         args: ArgsPlan,
         children: bool,
     ) -> ConnectionPlan:
-        kind, grouped = self._sub(get_named_type(field.type), details)
-        planned: list[Any] = []
-        for sub_key, sub in grouped:
-            name = sub[0].node.name.value
-            if name == "__typename":
-                planned.append(js.Const(sub_key, kind.name))
-            elif name == "totalCount":
-                planned.append(js.Scalar(sub_key, name))
-            elif name == "edges":
-                planned.append(self._edges(sub_key, kind.fields[name], sub))
-            elif name == "pageInfo":
-                planned.append(self._page_info(sub_key, kind.fields[name], sub))
-            else:
-                raise NotCompiled
-        return ConnectionPlan(key, args, tuple(planned), children)
+        nested = {"edges": self._edges, "pageInfo": self._page_info}
+        found = self._collect(
+            get_named_type(field.type), details, ("totalCount",), nested
+        )
+        return ConnectionPlan(key, args, tuple(found), children)
 
     def _edges(
         self, key: str, field: GraphQLField, details: FieldDetailsList
     ) -> EdgesPlan:
-        kind, grouped = self._sub(get_named_type(field.type), details)
-        planned: list[Any] = []
-        for sub_key, sub in grouped:
-            name = sub[0].node.name.value
-            if name == "__typename":
-                planned.append(js.Const(sub_key, kind.name))
-            elif name == "cursor":
-                planned.append(js.Scalar(sub_key, name))
-            else:  # node
-                planned.append((sub_key, self._run(sub)))
-        return EdgesPlan(key, tuple(planned))
+        def node(key: str, field: GraphQLField, sub: FieldDetailsList) -> Any:
+            return (key, self._run(sub))
+
+        found = self._collect(
+            get_named_type(field.type), details, ("cursor",), {"node": node}
+        )
+        return EdgesPlan(key, tuple(found))
 
     def _page_info(
         self, key: str, field: GraphQLField, details: FieldDetailsList
     ) -> js.PageInfo:
-        kind, grouped = self._sub(get_named_type(field.type), details)
-        fields: list[js.Const | js.Scalar] = []
-        for sub_key, sub in grouped:
-            name = sub[0].node.name.value
-            if name == "__typename":
-                fields.append(js.Const(sub_key, kind.name))
-            elif name in _PAGE_INFO:
-                fields.append(js.Scalar(sub_key, name))
-            else:
-                raise NotCompiled
-        return js.PageInfo(key, tuple(fields))
+        found = self._collect(get_named_type(field.type), details, _PAGE_INFO, {})
+        return js.PageInfo(key, tuple(found))

@@ -381,14 +381,20 @@ class _Tame(graphql.Visitor):
             return _real_ids(node)
         if "first" in names and "last" in names:
             kept = tuple(a for a in node.arguments if a.name.value != "last")
-            return graphql.FieldNode(
-                alias=node.alias,
-                name=node.name,
-                arguments=kept,
-                directives=node.directives,
-                selection_set=node.selection_set,
-            )
+            return _with_arguments(node, kept)
         return None
+
+
+def _with_arguments(
+    node: graphql.FieldNode, arguments: tuple[graphql.ArgumentNode, ...]
+) -> graphql.FieldNode:
+    return graphql.FieldNode(
+        alias=node.alias,
+        name=node.name,
+        arguments=arguments,
+        directives=node.directives,
+        selection_set=node.selection_set,
+    )
 
 
 def _real_ids(node: graphql.FieldNode) -> graphql.FieldNode:
@@ -406,13 +412,7 @@ def _real_ids(node: graphql.FieldNode) -> graphql.FieldNode:
         graphql.ArgumentNode(name=a.name, value=real(a.value))
         for a in node.arguments or ()
     )
-    return graphql.FieldNode(
-        alias=node.alias,
-        name=node.name,
-        arguments=arguments,
-        directives=node.directives,
-        selection_set=node.selection_set,
-    )
+    return _with_arguments(node, arguments)
 
 
 def _tame(query: str) -> str:
@@ -470,3 +470,29 @@ async def test_compiled_page_bounds_without_edge_cursors_match_strawberry(
             "after": info["endCursor"],
             "before": info["endCursor"],
         }
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("false", False), ("true", True)])
+async def test_compiled_reads_follow_the_environment_setting(
+    apps: list[FastAPI],
+    database_url: str,
+    fresh_table: str,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    expected: bool,
+) -> None:
+    """``GQL_HISTORY_COMPILED`` decides when the app's option is not given."""
+    monkeypatch.setenv("GQL_HISTORY_COMPILED", setting)
+    app = create_app(database_url, table_name=fresh_table)
+    transport = httpx.ASGITransport(app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            response = await c.post("/tasks-graphql", json={"query": PAGE_OF_IDS})
+        assert response.status_code == 200
+        assert compiled(response.text) is expected
+        assert len(response.json()["data"]["runs"]["edges"]) == 3
+    finally:
+        await app.state.history_service.store.engine.dispose()
+
+
+PAGE_OF_IDS = "{ runs(first: 3) { edges { node { runId } } } }"
