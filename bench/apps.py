@@ -51,6 +51,14 @@ def ours_graphql(dsn: str, table: str) -> FastAPI:
     return create_app(dsn, table_name=table)
 
 
+def ours_graphql_strawberry(dsn: str, table: str) -> FastAPI:
+    """Our GraphQL app with the compiled reads off: Strawberry executes all."""
+    import gql_history
+
+    create_app: Callable[..., FastAPI] = gql_history.create_app  # type: ignore[attr-defined]
+    return create_app(dsn, table_name=table, compiled_reads=False)
+
+
 def ours_graphql_pool20(dsn: str, table: str) -> FastAPI:
     """Experiment: our GraphQL app over an engine pooling 20 connections.
 
@@ -68,6 +76,7 @@ APPS: dict[str, Callable[[str, str], FastAPI]] = {
     "peer": peer,
     "ours-rest": ours_rest,
     "ours-graphql": ours_graphql,
+    "ours-graphql-strawberry": ours_graphql_strawberry,
     "ours-graphql-pool20": ours_graphql_pool20,
 }
 
@@ -96,6 +105,11 @@ def ours_graphql_app() -> FastAPI:
     return _from_env("ours-graphql")
 
 
+def ours_graphql_strawberry_app() -> FastAPI:
+    """uvicorn factory of our GraphQL app without the compiled reads."""
+    return _from_env("ours-graphql-strawberry")
+
+
 def ours_graphql_pool20_app() -> FastAPI:
     """uvicorn factory of the pool experiment."""
     return _from_env("ours-graphql-pool20")
@@ -105,5 +119,6 @@ FACTORIES = {
     "peer": "bench.apps:peer_app",
     "ours-rest": "bench.apps:ours_rest_app",
     "ours-graphql": "bench.apps:ours_graphql_app",
+    "ours-graphql-strawberry": "bench.apps:ours_graphql_strawberry_app",
     "ours-graphql-pool20": "bench.apps:ours_graphql_pool20_app",
 }

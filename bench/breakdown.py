@@ -164,7 +164,7 @@ async def breakdown(
     store.page = real_page  # type: ignore[method-assign]
     await engine.dispose()
 
-    for target in ("ours-graphql", "ours-rest", "peer"):
+    for target in ("ours-graphql", "ours-graphql-strawberry", "ours-rest", "peer"):
         app = build(target, dsn, fx.table)
         async with app.router.lifespan_context(app):
             client = httpx.AsyncClient(

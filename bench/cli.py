@@ -29,7 +29,14 @@ from .seed import ensure_database, seed
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/gql_history_bench"
 RESULTS = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).parent / "results")
-TARGETS = ("floor", "peer", "ours-rest", "ours-graphql", "ours-graphql-pool20")
+TARGETS = (
+    "floor",
+    "peer",
+    "ours-rest",
+    "ours-graphql",
+    "ours-graphql-strawberry",
+    "ours-graphql-pool20",
+)
 #: Experiments, measured only when named in --targets.
 EXPERIMENTS = ("ours-graphql-pool20",)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -119,7 +126,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.targets = [
             t
             for t in TARGETS
-            if t not in EXPERIMENTS and (t != "ours-graphql" or graphql_available())
+            if t not in EXPERIMENTS
+            and (not t.startswith("ours-graphql") or graphql_available())
         ]
     return args
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -87,8 +88,13 @@ async def _interleaved(
     opts: ReadOptions,
     monitor: ForeignCpu,
     profilers: dict[str, Callable[[], subprocess.Popen[bytes]]],
+    pids: dict[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every target's figures for one scenario, taken interleaved.
+
+    With the servers' ``pids``, each server's CPU time (user + sys) per
+    request is measured too: over the sequential requests (the other servers
+    idle meanwhile) and over its concurrent load slices.
 
     ``calls`` holds per target a validating call (for the warm-up), a lean one
     (timed one at a time) and one for the concurrent clients. The sequential
@@ -110,6 +116,8 @@ async def _interleaved(
                 rows[target] = await checked()
         monitor.start()
         began = time.perf_counter()
+        pids = pids or {}
+        cpu_before = {t: cpu_seconds(pid) for t, pid in pids.items()}
         timings: dict[str, list[float]] = {t: [] for t in targets}
         for request in range(opts.requests):
             shift = request % len(targets)
@@ -118,6 +126,10 @@ async def _interleaved(
                 started = time.perf_counter()
                 await lean()
                 timings[target].append((time.perf_counter() - started) * 1000)
+        sequential_cpu = {
+            t: cpu_seconds(pid) - cpu_before[t] for t, pid in pids.items()
+        }
+        load_cpu = dict.fromkeys(pids, 0.0)
         done = dict.fromkeys(targets, 0)
         errors = dict.fromkeys(targets, 0)
         failures: dict[str, Counter[str]] = {t: Counter() for t in targets}
@@ -127,6 +139,7 @@ async def _interleaved(
             for target in targets[shift:] + targets[:shift]:
                 start_profiler = profilers.get(target) if attempt == 1 else None
                 profiler = start_profiler() if start_profiler else None
+                cpu_start = cpu_seconds(pids[target]) if target in pids else 0.0
                 load = await concurrent(
                     calls[target][2],
                     clients=opts.clients,
@@ -134,6 +147,8 @@ async def _interleaved(
                 )
                 if profiler is not None:
                     await asyncio.to_thread(profiler.wait, opts.seconds + 30)
+                if target in pids:
+                    load_cpu[target] += cpu_seconds(pids[target]) - cpu_start
                 done[target] += load.requests
                 errors[target] += load.errors
                 failures[target].update(load.failures)
@@ -154,6 +169,8 @@ async def _interleaved(
                 "foreign_load": foreign,
                 "load_average": load_average(),
                 "attempts": attempt,
+                "cpu_ms": _per_request(sequential_cpu, target, opts.requests),
+                "load_cpu_ms": _per_request(load_cpu, target, done[target]),
             }
             for target in targets
         }
@@ -164,6 +181,19 @@ async def _interleaved(
         print(f"    (foreign load {foreign:.2f} CPU, measuring again)", flush=True)
     assert best is not None
     return best
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _per_request(cpu: dict[str, float], target: str, requests: int) -> float | None:
+    """Milliseconds of server CPU per request, None without the server's pid."""
+    if target not in cpu or not requests:
+        return None
+    return cpu[target] * 1000 / requests
 
 
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
@@ -272,7 +302,8 @@ async def run_reads(
                     profilers[target] = _profiler(
                         monitor, server.pid, opts, f"{target}-{scenario}"
                     )
-            measured = await _interleaved(calls, opts, monitor, profilers)
+            pids = {t: servers[t][0].pid for t in calls if t in servers}
+            measured = await _interleaved(calls, opts, monitor, profilers, pids)
             for target, result in measured.items():
                 results[scenario][target] = result
                 _progress(target, scenario, result)

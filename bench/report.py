@@ -146,13 +146,16 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
                     r["median_ms"],
                     r["p95_ms"],
                     r["rps"],
+                    r.get("cpu_ms"),
+                    r.get("load_cpu_ms"),
                     r["rows"],
                     r["errors"],
                     r.get("foreign_load"),
                     r.get("attempts"),
                 ]
             )
-    header = ["scenario", "target", "median ms", "p95 ms", "req/s", "rows", "errors"]
+    header = ["scenario", "target", "median ms", "p95 ms", "req/s"]
+    header += ["server CPU ms/req (sequential)", "(under load)", "rows", "errors"]
     header += ["foreign load (CPUs)", "attempts"]
     out += _table(header, rows)
     failures = [
@@ -175,6 +178,7 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
                     name,
                     _ratio(ours["median_ms"], peer and peer["median_ms"]),
                     _ratio(ours["rps"], peer and peer["rps"]),
+                    _ratio(ours.get("load_cpu_ms"), peer and peer.get("load_cpu_ms")),
                     _ratio(ours["median_ms"], floor and floor["median_ms"]),
                     _ratio(ours["rps"], floor and floor["rps"]),
                 ]
@@ -185,6 +189,7 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
         "ours",
         "median ours/peer",
         "req/s ours/peer",
+        "server CPU/req ours/peer",
         "median ours/floor",
         "req/s ours/floor",
     ]

@@ -168,6 +168,14 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             int,
             Doc("Documents kept for automatic persisted queries; 0 turns APQ off"),
         ] = 1000,
+        compiled_reads: Annotated[
+            bool | None,
+            Doc(
+                "Whether GraphQL queries the compiler covers are answered by "
+                "one SQL statement returning their JSON; `GQL_HISTORY_COMPILED` "
+                "(on) when None"
+            ),
+        ] = None,
         max_page_size: Annotated[
             int, Doc("Largest `first`/`last` of a GraphQL connection")
         ] = 100,
@@ -238,6 +246,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
         self.persisted = PersistedDocuments(
             manifest=persisted_documents, cache_size=persisted_query_cache
         )
+        self.compiled_reads = compiled_reads
         self.task_manager: scheduler.TaskManager | None = None
         self.store = HistoryStore(engine, self.table, live_tasks=LiveTasks())
         self.writer = RunWriter(
@@ -367,6 +376,7 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             dependencies=self.dependencies,
             scope=self.scope,
             persisted=self.persisted,
+            compiled=self.compiled_reads,
         )
 
     # Lifecycle

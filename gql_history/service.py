@@ -13,10 +13,10 @@ reads as missing.
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol, overload
+from typing import Any, Protocol, overload
 
 from fluid.utils.dates import utcnow
 
@@ -28,6 +28,9 @@ from .core.records import RunRecord
 from .core.settings import default_cursor_secret
 from .core.tasks import LiveTasks
 from .core.windows import Bucket, StatsWindow, stats_window
+from .db.conditions import BoundFilter
+from .db.json_reads import read_json
+from .db.json_specs import RootSpec
 from .db.stats import RunStats
 from .db.store import HistoryStore
 from .live.hub import LiveSubscription, LiveUpdates
@@ -138,6 +141,24 @@ class HistoryService:
     def cursor(self, order: RunOrder, run: RunRecord, extra: object = None) -> str:
         """The cursor of ``run`` in ``order``, carrying ``extra`` if given."""
         return self.cursors.encode(order, order.position(run), extra)
+
+    async def bound(self, run_filter: RunFilter | None) -> BoundFilter:
+        """The SQL condition of ``run_filter`` within the scope, its values
+        as parameters (raises ``SearchUnavailableError`` as reads do)."""
+        return await self.store.bound(self.within(run_filter))
+
+    async def read_json(
+        self,
+        root: RootSpec,
+        filters: Mapping[int, BoundFilter],
+        params: Mapping[str, Any],
+        names: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]],
+    ) -> str:
+        """The JSON text of a GraphQL response's ``data`` read in one
+        statement (see ``db.json_reads``); cursors are signed in it."""
+        inner, outer = self.cursors.pads()
+        signed = {**params, "ipad": inner, "opad": outer}
+        return await read_json(self.store, root, filters, signed, names)
 
     # Lineage
 

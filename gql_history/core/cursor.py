@@ -5,6 +5,11 @@ A cursor holds the keyset position ``(key, id)`` (the key being the run's
 and, for the REST route, the query it continues. It is signed with a keyed
 hash so an altered or forged cursor is rejected instead of silently paging
 somewhere else.
+
+The hash is HMAC-SHA256 (truncated) over the cursor's JSON body, written as
+PostgreSQL's ``to_json`` writes it (non-ASCII text as is): the GraphQL reads
+compiled to SQL compute the same cursors inside the statement, with the key's
+inner and outer pads (``CursorCodec.pads``) as parameters.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from ..errors import InvalidCursorError
 from .text import storable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SIGNATURE_BYTES = 12
+#: Bytes of the signature kept in a cursor: tamper-evident, yet short.
+SIGNATURE_BYTES = 12
+#: SHA-256's block size, the length of an HMAC key pad.
+_BLOCK_BYTES = 64
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -51,7 +59,7 @@ class CursorCodec:
         body: list[Any] = [order, _encode_key(position.key), position.id]
         if extra is not None:
             body.append(extra)
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         return _b64encode(self._sign(payload) + payload)
 
     def decode(self, cursor: str, order: str) -> tuple[Position, Any]:
@@ -67,7 +75,7 @@ class CursorCodec:
         """The order, position and extra data of ``cursor``, whatever its order."""
         try:
             raw = _b64decode(cursor)
-            signature, payload = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
+            signature, payload = raw[:SIGNATURE_BYTES], raw[SIGNATURE_BYTES:]
             if not hmac.compare_digest(signature, self._sign(payload)):
                 raise ValueError("bad signature")
             cursor_order, key, run_id, *rest = json.loads(payload)
@@ -82,10 +90,15 @@ class CursorCodec:
             ) from exc
         return cursor_order, position, rest[0] if rest else None
 
+    def pads(self) -> tuple[bytes, bytes]:
+        """The key's inner and outer HMAC pads: ``sha256(outer + sha256(inner
+        + payload))`` is the signature's HMAC, in SQL as in Python."""
+        key = self.secret.ljust(_BLOCK_BYTES, b"\0")
+        return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
     def _sign(self, payload: bytes) -> bytes:
-        return hashlib.blake2b(
-            payload, key=self.secret, digest_size=_SIGNATURE_BYTES
-        ).digest()
+        digest = hmac.new(self.secret, payload, hashlib.sha256).digest()
+        return digest[:SIGNATURE_BYTES]
 
 
 def _encode_key(key: datetime | timedelta | None) -> Any:

@@ -25,6 +25,14 @@ class HistorySettings(BaseSettings):
         validation_alias="GQL_HISTORY_CURSOR_SECRET",
         description="Key signing pagination cursors, the same on every replica",
     )
+    compiled: bool = Field(
+        default=True,
+        validation_alias="GQL_HISTORY_COMPILED",
+        description=(
+            "Answer the GraphQL queries the compiler covers with one SQL "
+            "statement returning their JSON (off: Strawberry executes them all)"
+        ),
+    )
     database_url: str = Field(
         default="",
         validation_alias=AliasChoices("DATABASE_URL", "DATABASE"),
@@ -57,6 +65,11 @@ def default_cursor_secret() -> str:
         or fluid_settings.PAGINATION_SECRET
         or _FALLBACK_SECRET
     )
+
+
+def compiled_reads() -> bool:
+    """``GQL_HISTORY_COMPILED``: whether GraphQL reads are compiled to SQL."""
+    return HistorySettings().compiled
 
 
 def database_url(flag: str | None = None) -> str | None:

@@ -135,3 +135,15 @@ def _order_by(c: Any, order: RunOrder, descending: bool) -> tuple[Any, ...]:
     if descending:
         return key.desc(), c.id.desc()
     return key.asc(), c.id.asc()
+
+
+def page_order(c: Any, order: RunOrder, backward: bool) -> tuple[Any, ...]:
+    """The ORDER BY of a page read in ``order`` (or against it, ``backward``),
+    on columns ``c`` holding the run's: restated over a page's rows."""
+    return _order_by(c, order, order.descending != backward)
+
+
+def before_start(c: Any, order: RunOrder, backward: bool) -> sa.ColumnElement[bool]:
+    """Rows at or before the start position, against the reading direction:
+    what the page's other flag (``has_before``) probes for."""
+    return _past(c, order, order.descending == backward, inclusive=True)

@@ -28,16 +28,24 @@ class HistoryContext(BaseContext):
     ``source`` is a ``HistoryService`` or what has one, such as the plugin.
     A websocket connection's context lives as long as the connection: pass
     ``cache=False`` so its DataLoaders never serve a run read earlier.
+    ``compiled`` lets the queries it covers be read in one SQL statement.
     """
 
     def __init__(
-        self, source: HistoryService | ServesHistory, *, cache: bool = True
+        self,
+        source: HistoryService | ServesHistory,
+        *,
+        cache: bool = True,
+        compiled: bool = False,
     ) -> None:
         super().__init__()
         from ..service import history_service  # the read stack, loaded on first use
 
         self.service = history_service(source)
         self.loaders = HistoryLoaders(self.service, cache=cache)
+        self.compiled = compiled
+        """Whether queries the compiler covers are read in one SQL statement
+        returning their JSON (``graphql.compiled``)."""
         self.subscriptions = 0
         """Live subscriptions open on this connection."""
         self._selections: dict[tuple[str, ...], frozenset[str]] = {}

@@ -26,6 +26,7 @@ from strawberry.extensions.query_depth_limiter import (
 from strawberry.types import ExecutionContext
 
 from ..core.limits import QueryLimits
+from .compiled import CompiledQueries
 from .cost import OperationLimits
 from .errors import ErrorCodes
 from .execution import MAX_CACHED_DOCUMENT, BulkExecutionContext, bulk_supported
@@ -103,6 +104,7 @@ def build_schema(limits: QueryLimits = _DEFAULT_LIMITS) -> strawberry.Schema:
         functools.partial(AddValidationRules, rules),
         functools.partial(_ValidationCache, _DOCUMENT_CACHE_SIZE),
         functools.partial(OperationLimits, limits),
+        CompiledQueries,  # last: after every check
     ]
     return HistorySchema(
         query=Query,

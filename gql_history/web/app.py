@@ -45,12 +45,15 @@ def include_history_routes(
     dependencies: Sequence[params.Depends] = (),
     scope: RunScope | None = None,
     persisted: PersistedDocuments | None = None,
+    compiled: bool | None = None,
 ) -> None:
     """Add the REST routes at ``{prefix}-history``, the GraphQL endpoint (and
     GraphiQL) at ``{prefix}-graphql`` (unless ``route_prefix``/``graphql_path``
     say otherwise) and, with ``dashboard``, the dashboard at ``{prefix}-ui``,
     all guarded by ``dependencies`` and narrowed by ``scope``; ``persisted``
-    holds the endpoint's persisted operations.
+    holds the endpoint's persisted operations; ``compiled`` turns the
+    GraphQL reads compiled to SQL on or off (``GQL_HISTORY_COMPILED`` when
+    None).
 
     The pages' assets are served from the package at ``{prefix}-static``,
     and the app's ``/docs`` and ``/redoc`` are replaced by pages loading
@@ -72,6 +75,7 @@ def include_history_routes(
             static_path=static_path,
             scope=scope,
             persisted=persisted,
+            compiled=compiled,
         ),
         prefix=graphql_path,
         tags=tags,
@@ -136,6 +140,14 @@ def create_app(
     live_queue_size: Annotated[
         int, Doc("Most runs waiting to be sent to one live subscriber")
     ] = 1000,
+    compiled_reads: Annotated[
+        bool | None,
+        Doc(
+            "Whether GraphQL queries the compiler covers are answered by one "
+            "SQL statement returning their JSON; `GQL_HISTORY_COMPILED` (on) "
+            "when None"
+        ),
+    ] = None,
     **limits: Annotated[
         Any, Doc("Limits, as the plugin names them (`max_page_size`, ...)")
     ],
@@ -179,6 +191,7 @@ def create_app(
         persisted=PersistedDocuments(
             manifest=persisted_documents, cache_size=persisted_query_cache
         ),
+        compiled=compiled_reads,
     )
     return app
 

@@ -49,7 +49,9 @@ from strawberry.types.unset import UNSET
 
 from ..core.limits import QueryLimits
 from ..core.persisted import PersistedDocuments
+from ..core.settings import compiled_reads
 from ..errors import InvalidQueryError
+from ..graphql.compiled import RawData
 from ..graphql.context import HistoryContext
 from ..graphql.errors import (
     BAD_USER_INPUT,
@@ -199,7 +201,19 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
     def encode_json(self, data: object) -> str:
         # pydantic-core's encoder: a page of runs encodes in half the time.
         # A str, not bytes: websocket messages must go out as text frames.
-        return pydantic_core.to_json(data).decode()
+        # A compiled read's data is JSON text already: written in as it is.
+        if isinstance(data, list):
+            if not any(_raw(item) for item in data):
+                return pydantic_core.to_json(data).decode()
+            return "[" + ",".join(self.encode_json(item) for item in data) + "]"
+        raw = _raw(data)
+        if raw is None:
+            return pydantic_core.to_json(data).decode()
+        assert isinstance(data, dict)
+        rest = {name: value for name, value in data.items() if name != "data"}
+        if not rest:
+            return '{"data":' + raw.text + "}"
+        return '{"data":' + raw.text + "," + pydantic_core.to_json(rest).decode()[1:]
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -279,6 +293,15 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
         return None
 
 
+def _raw(response: object) -> RawData | None:
+    """The compiled ``data`` of a response, if it has one."""
+    if isinstance(response, dict):
+        data = response.get("data")
+        if isinstance(data, RawData):
+            return data
+    return None
+
+
 def _error_response(message: str, status_code: int) -> JSONResponse:
     error = {"message": message, "extensions": {"code": BAD_USER_INPUT}}
     return JSONResponse({"errors": [error]}, status_code=status_code)
@@ -305,6 +328,7 @@ def graphql_router(
     static_path: str = "/tasks-static",
     scope: RunScope | None = None,
     persisted: PersistedDocuments | None = None,
+    compiled: bool | None = None,
 ) -> HistoryGraphQLRouter:
     """The GraphQL endpoint serving a history (a ``HistoryService``, or what
     has one, such as the plugin) at the router's root.
@@ -315,17 +339,22 @@ def graphql_router(
     GraphiQL loads its assets from ``static_path`` (see ``include_history_routes``).
     ``scope`` narrows each request's reads (a websocket connection's, once);
     ``persisted`` holds the persisted operations (APQ with 1,000 documents,
-    no allow-list, when not given).
+    no allow-list, when not given). ``compiled`` (``GQL_HISTORY_COMPILED``
+    when not given, on by default) answers the queries the compiler covers
+    with one SQL statement returning their JSON (``graphql.compiled``); off,
+    every query runs on Strawberry's execution.
     """
 
     service = history_service(source)
     limits = service.limits
+    compile_reads = compiled_reads() if compiled is None else compiled
 
     async def get_context(connection: HTTPConnection) -> HistoryContext:
         # one context per request, or per websocket connection
         assert isinstance(connection, Request | WebSocket)
         scoped = await scoped_service(service, scope, connection)
-        return HistoryContext(scoped, cache=connection.scope["type"] == "http")
+        http = connection.scope["type"] == "http"
+        return HistoryContext(scoped, cache=http, compiled=http and compile_reads)
 
     router = HistoryGraphQLRouter(
         build_schema(limits),

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from fluid.scheduler.db import task_meta
 from sqlalchemy import event
 
-from gql_history import HistoryService, TaskHistoryPlugin
+from gql_history import HistoryService, TaskHistoryPlugin, create_app
 from gql_history.core.cursor import Position
 from gql_history.core.filters import RunFilter
 from gql_history.core.paging import Page, RunOrder
@@ -20,6 +21,19 @@ from gql_history.db.statements import CompiledRead
 from gql_history.db.store import HistoryStore
 from tests.factories import T0, run_record
 from tests.gql import GraphQL
+
+
+@pytest.fixture(scope="module")
+async def history_app(database_url: str, fresh_table: str) -> AsyncIterator[FastAPI]:
+    """The history served by Strawberry's execution alone: its DataLoaders
+    are what this module counts (compiled reads take one statement, see
+    ``test_compiled``)."""
+    app = create_app(database_url, table_name=fresh_table, compiled_reads=False)
+    service: HistoryService = app.state.history_service
+    await service.store.create_tables()
+    yield app
+    await service.close()
+    await service.store.engine.dispose()
 
 
 @pytest.fixture(scope="module")

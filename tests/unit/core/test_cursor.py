@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gql_history.core.cursor import CursorCodec, Position
+from gql_history.core.cursor import SIGNATURE_BYTES, CursorCodec, Position
 from gql_history.errors import InvalidCursorError
 
 AT = Position(datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC), "run-1")
@@ -55,3 +57,16 @@ def test_cursor_round_trips_durations_and_missing_keys(key: object) -> None:
 def test_cursor_decode_any_tells_its_order() -> None:
     codec = CursorCodec.from_secret("s")
     assert codec.decode_any(codec.encode("END_DESC", AT, [1])) == ("END_DESC", AT, [1])
+
+
+def test_cursor_pads_give_the_signature_hmac() -> None:
+    """``sha256(outer + sha256(inner + body))``, as the compiled reads sign in
+    SQL, is the cursor's signature: the first bytes of its HMAC-SHA256."""
+    codec = CursorCodec.from_secret("s3cret")
+    cursor = codec.encode("QUEUED_DESC", Position(None, "rún-1"))
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    signature, body = raw[:SIGNATURE_BYTES], raw[SIGNATURE_BYTES:]
+    assert body == '["QUEUED_DESC",null,"rún-1"]'.encode()
+    inner, outer = codec.pads()
+    digest = hashlib.sha256(outer + hashlib.sha256(inner + body).digest()).digest()
+    assert digest[:SIGNATURE_BYTES] == signature

@@ -1,0 +1,123 @@
+"""In-process page times, interleaved: each app over ASGI (no server, no
+socket) against the raw asyncpg floor, and our compiled statement alone.
+
+``python -m bench.inprocess --rows 1000000`` (after ``python -m bench`` has
+seeded the table) sends the requests round-robin over the targets, so load
+from elsewhere on the machine hits them alike, and prints each median with
+its ratio to the floor: the floor is the page's rows fetched by asyncpg
+(``floor_query``); ``ours-graphql: statement alone`` is the JSON statement
+the compiled path sends, run on asyncpg directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+
+from .apps import build
+from .breakdown import DSN
+from .scenarios import Fixtures, floor_query, http_request, load_fixtures
+from .seed import table_name_for
+
+Call = Callable[[], Awaitable[Any]]
+TARGETS = ("ours-graphql", "ours-graphql-strawberry", "peer")
+
+
+async def _app_call(target: str, dsn: str, fx: Fixtures, scenario: str) -> Any:
+    app = build(target, dsn, fx.table)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bench"
+    )
+    spec = http_request(target, scenario, fx)
+
+    async def call() -> None:
+        response = await client.request(
+            spec.method, spec.path, params=spec.params or None, json=spec.body
+        )
+        response.raise_for_status()
+
+    return app, client, call
+
+
+async def _statement_call(app: Any, call: Call, conn: asyncpg.Connection) -> Call:
+    """The compiled statement ``call`` sends, as a call on ``conn`` alone."""
+    reads = app.state.history_service.store.reads
+    fetch = reads.fetch
+    captured: dict[str, Any] = {}
+
+    async def capture(read: Any, params: Any = None) -> Any:
+        captured["sql"], captured["args"] = read.sql, read.args(params)
+        return await fetch(read, params)
+
+    reads.fetch = capture
+    try:
+        await call()
+    finally:
+        del reads.fetch
+    statement = await conn.prepare(captured["sql"])
+    values = captured["args"]
+    return lambda: statement.fetch(*values)
+
+
+async def measure(dsn: str, fx: Fixtures, scenario: str, n: int) -> dict[str, float]:
+    """Median milliseconds per target for ``scenario``, interleaved."""
+    conn = await asyncpg.connect(dsn)
+    sql, args = floor_query(scenario, fx)
+    floor = await conn.prepare(sql)
+    calls: dict[str, Call] = {"floor (asyncpg rows)": lambda: floor.fetch(*args)}
+    opened = []
+    for target in TARGETS:
+        app, client, call = await _app_call(target, dsn, fx, scenario)
+        context = app.router.lifespan_context(app)
+        await context.__aenter__()
+        opened.append((context, client))
+        calls[f"{target}: app over ASGI"] = call
+        if target == "ours-graphql":
+            statement = await _statement_call(app, call, conn)
+            calls["ours-graphql: statement alone"] = statement
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(max(5, n // 5)):
+        for call in calls.values():
+            await call()
+    names = list(calls)
+    for index in range(n):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            await calls[name]()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    for context, client in opened:
+        await client.aclose()
+        await context.__aexit__(None, None, None)
+    await conn.close()
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+async def main(args: argparse.Namespace) -> None:
+    conn = await asyncpg.connect(args.dsn)
+    try:
+        fx = await load_fixtures(conn, table_name_for(args.rows), args.rows)
+    finally:
+        await conn.close()
+    for scenario in args.scenarios.split(","):
+        result = await measure(args.dsn, fx, scenario, args.n)
+        floor = result["floor (asyncpg rows)"]
+        print(f"\n{scenario}, {args.rows:,} rows, median of {args.n}, interleaved:")
+        for name, ms in result.items():
+            print(f"  {name:40} {ms:8.3f} ms  {ms / floor:5.2f}x floor")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.inprocess")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dsn", default=DSN)
+    parser.add_argument("--scenarios", default="newest,deep,by_id")
+    parser.add_argument("-n", type=int, default=300)
+    asyncio.run(main(parser.parse_args()))
