@@ -157,8 +157,8 @@ class JsonStatement:
         if name in ("parentRunId", "rootRunId"):
             column = c.from_run_id if name == "parentRunId" else c.root_run_id
             return sa.func.nullif(column, literal(""))
-        column = {"runId": "id", "task": "name", "retryAttempt": "retry_attempt"}[name]
-        return c[column]
+        columns = {"runId": "id", "task": "name", "retryAttempt": "retry_attempt"}
+        return c[columns.get(name, name)]
 
     def _error(self, spec: ErrorObject, c: Any) -> Any:
         kind = sa.func.coalesce(c.error_type, literal(""))

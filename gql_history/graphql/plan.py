@@ -40,6 +40,7 @@ _RUN_SCALARS = frozenset(
         "parentRunId",
         "rootRunId",
         "updated",
+        "worker",
     )
 )
 #: Plans a field with a selection: its response key, definition, details.

@@ -69,6 +69,7 @@ def seed() -> list[Any]:
                 error_type="ValueError" if i % 6 == 0 else None,
                 error_message="boom é" if i % 4 == 0 else None,
                 tags=None if i % 3 == 0 else (["b", "a"] if i % 3 == 1 else []),
+                worker=None if i % 2 else f"host:{i}:é",
             )
         )
     return runs
@@ -182,7 +183,7 @@ query Page($first: Int, $after: String, $last: Int, $before: String,
 }
 fragment Run on TaskRun {
   __typename id runId task priority state queued start end duration params
-  retryAttempt tags parentRunId rootRunId updated error { type message }
+  retryAttempt tags parentRunId rootRunId updated worker error { type message }
   ... on Node { nodeId: id }
 }
 """
