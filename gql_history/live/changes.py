@@ -1,30 +1,61 @@
-"""The SQL reads of live subscriptions: notified runs under subscribers'
-filters, and the runs to replay since a time."""
+"""The SQL reads of live subscriptions: the rows changed from one position of
+the stream to the next (``positions``), under subscribers' filters.
+
+Which rows a position has not sent: those whose last writer (``xact_id``) its
+snapshot did not see, at or above its ``xmax`` or in its in-progress list,
+two index ranges; those a later snapshot saw are below its ``xmax`` and not
+in its list. Rows go out in ``(xact_id, id)`` order, the ids compared
+byte-wise (``COLLATE "C"``), as Python compares them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..core.filters import as_utc
 from ..core.records import RunRecord
 from ..db.conditions import text_array
-from ..db.notifications import Snapshot, version_of
+from ..db.notifications import Snapshot
 from ..db.statements import run_records
 from ..db.store import HistoryStore
+from .positions import StreamPosition
+
+#: A change's key: its writing transaction, then its run id.
+ChangeKey = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A changed run as a read found it, and the filters it matches."""
+
+    run: RunRecord
+    xact_id: int
+    matches: tuple[bool, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Rows changed past a position, as of ``snapshot``, in key order."""
+
+    snapshot: Snapshot
+    """What the read saw (the upper bound it was given, if one was)."""
+    changes: list[Changed]
+    complete: bool
+    """Whether these are all of them (else read on after the last)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """The runs a subscription replays, as one statement saw them."""
+    """The keys of the runs a subscription replays, as one statement saw them."""
 
-    versions: list[tuple[str, int]]
-    """``(run id, updated in microseconds)``, oldest change first."""
+    keys: list[ChangeKey]
     snapshot: Snapshot
-    """What that statement saw: notified changes it saw are not sent again."""
 
 
 class ChangeReader:
@@ -36,58 +67,154 @@ class ChangeReader:
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
 
-    async def read(
+    async def step(
         self,
-        run_ids: Collection[str],
         conditions: Sequence[sa.ColumnElement[bool]],
-    ) -> list[tuple[RunRecord, tuple[bool, ...]]]:
-        """The runs among ``run_ids`` matching any of ``conditions``, each with
-        which of them it matches: one statement for every subscriber."""
-        if not run_ids or not conditions:
-            return []
+        lower: StreamPosition,
+        *,
+        upper: Snapshot | None = None,
+        after: ChangeKey | None = None,
+        limit: int,
+    ) -> Step:
+        """Up to ``limit`` rows matching any of ``conditions`` that ``lower``
+        has not sent, visible in ``upper`` (the read's own snapshot when not
+        given), after the key ``after``; each with which conditions it matches."""
+        c = self.store.table.c
         flags = [
             sa.func.coalesce(condition, sa.false()).label(f"_match_{index}")
             for index, condition in enumerate(conditions)
         ]
-        query = (
-            (await self.store.select_runs())
-            .add_columns(*flags)
-            .where(self.store.table.c.id == sa.any_(text_array(run_ids)))
-            .where(sa.or_(*conditions))
+        rows = (await self.store.select_runs()).add_columns(
+            c.xact_id.label("_xact_id"), *flags
+        )
+        where = _window(c, lower, upper, after)
+        snapshot, found = await self._read(
+            rows.where(*where, sa.or_(*conditions)), limit
         )
         width = len(conditions)
-        rows = await self.store.fetch(query)
-        runs = run_records(rows, self.store.live_tasks)
-        return [
-            (run, tuple(bool(flag) for flag in row[-width:]))
-            for run, row in zip(runs, rows, strict=True)
+        runs = run_records(
+            [row[1 : -width - 1] for row in found], self.store.live_tasks
+        )
+        changes = [
+            Changed(run, row[-width - 1], tuple(bool(flag) for flag in row[-width:]))
+            for run, row in zip(runs, found, strict=True)
         ]
+        return Step(upper or snapshot, changes, len(found) < limit)
 
     async def replay(
-        self, condition: sa.ColumnElement[bool], since: datetime, limit: int
+        self, condition: sa.ColumnElement[bool], lower: StreamPosition, limit: int
     ) -> Replay:
-        """Up to ``limit`` runs matching ``condition`` last changed after
-        ``since``, and the snapshot of the statement that found them."""
+        """The keys of up to ``limit`` changes of runs matching ``condition``
+        that ``lower`` has not sent, and the snapshot that found them."""
         c = self.store.table.c
-        snapshot = sa.select(
-            sa.cast(sa.func.pg_current_snapshot(), sa.Text).label("snapshot")
-        ).subquery("snap")
-        changed = (
-            sa.select(c.id, c.updated)
-            .where(condition, c.updated > as_utc(since))
-            .order_by(c.updated, c.id)
-            .limit(limit)
-            .lateral("changed")
-        )
+        keys = sa.select(c.xact_id.label("_xact_id"), c.id)
+        where = _window(c, lower, None, None)
+        snapshot, found = await self._read(keys.where(*where, condition), limit)
+        return Replay([(row[1], row[2]) for row in found], snapshot)
+
+    async def read(
+        self, run_ids: Collection[str], condition: sa.ColumnElement[bool]
+    ) -> dict[str, Changed]:
+        """The runs among ``run_ids`` matching ``condition`` now, by id."""
+        if not run_ids:
+            return {}
+        c = self.store.table.c
         query = (
-            sa.select(snapshot.c.snapshot, changed.c.id, changed.c.updated)
-            .select_from(snapshot.outerjoin(changed, sa.true()))
-            .order_by(changed.c.updated, changed.c.id)
+            (await self.store.select_runs())
+            .add_columns(c.xact_id.label("_xact_id"))
+            .where(c.id == sa.any_(text_array(run_ids)), condition)
         )
         rows = await self.store.fetch(query)
-        versions = [
-            (row.id, version)
-            for row in rows
-            if row.id is not None and (version := version_of(row.updated)) is not None
-        ]
-        return Replay(versions=versions, snapshot=Snapshot.parse(rows[0].snapshot))
+        runs = run_records(rows, self.store.live_tasks)
+        return {
+            run.id: Changed(run, row[-1], (True,))
+            for run, row in zip(runs, rows, strict=True)
+        }
+
+    async def since(self, since: datetime) -> StreamPosition:
+        """A position covering only transactions that had ended by ``since``:
+        the database's snapshot if ``since`` is not past yet, else the
+        horizon written with the last write at or before it (every
+        transaction below it had ended by then; all of them are left when
+        there is no such write)."""
+        c = self.store.table.c
+        when = as_utc(since)
+        horizon = (
+            sa.select(c.xact_horizon)
+            .where(c.updated <= when, c.xact_horizon.is_not(None))
+            .order_by(c.updated.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = sa.select(
+            _current_snapshot().scalar_subquery(),
+            sa.func.clock_timestamp() <= when,
+            horizon,
+        )
+        [(snapshot, ahead, below)] = await self.store.fetch(query)
+        if ahead:  # the clock is read after the snapshot is taken
+            return StreamPosition(Snapshot.parse(snapshot))
+        return StreamPosition.below(int(below or 1))
+
+    async def snapshot(self) -> Snapshot:
+        """The database's snapshot now."""
+        rows = await self.store.fetch(_current_snapshot())
+        return Snapshot.parse(rows[0][0])
+
+    async def _read(
+        self, rows: sa.Select[Any], limit: int
+    ) -> tuple[Snapshot, list[tuple[Any, ...]]]:
+        """The rows of ``rows`` in key order, up to ``limit``, each after the
+        snapshot of the statement reading them (first of every row)."""
+        c = self.store.table.c
+        snap = _current_snapshot().subquery("snap")
+        changed = (
+            rows.order_by(c.xact_id, _byte_wise(c.id)).limit(limit).lateral("changed")
+        )
+        query = (
+            sa.select(snap.c.snapshot, *changed.c)
+            .select_from(snap.outerjoin(changed, sa.true()))
+            .order_by(changed.c._xact_id, _byte_wise(changed.c.id))
+        )
+        found = await self.store.fetch(query)
+        snapshot = Snapshot.parse(found[0][0])
+        return snapshot, [tuple(row) for row in found if row[1] is not None]
+
+
+def _current_snapshot() -> sa.Select[Any]:
+    return sa.select(sa.cast(sa.func.pg_current_snapshot(), sa.Text).label("snapshot"))
+
+
+def _byte_wise(column: Any) -> sa.ColumnElement[str]:
+    return sa.collate(column, "C")
+
+
+def _xids(xids: Collection[int]) -> sa.BindParameter[Any]:
+    return sa.literal(sorted(xids), ARRAY(sa.BigInteger))
+
+
+def _window(
+    c: Any, lower: StreamPosition, upper: Snapshot | None, after: ChangeKey | None
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions on rows ``lower`` has not sent that ``upper`` saw, after
+    the key ``after``."""
+    snapshot = lower.snapshot
+    unseen = c.xact_id >= snapshot.xmax
+    if snapshot.in_progress:
+        unseen = sa.or_(unseen, c.xact_id == sa.any_(_xids(snapshot.in_progress)))
+    where = [unseen]
+    for xact_id, run_id in lower.partial:
+        where.append(sa.not_(sa.and_(c.xact_id == xact_id, _byte_wise(c.id) <= run_id)))
+    if upper is not None:
+        where.append(c.xact_id < upper.xmax)
+        if upper.in_progress:
+            where.append(c.xact_id != sa.all_(_xids(upper.in_progress)))
+    if after is not None:
+        xact_id, run_id = after
+        where.append(
+            sa.or_(
+                c.xact_id > xact_id,
+                sa.and_(c.xact_id == xact_id, _byte_wise(c.id) > run_id),
+            )
+        )
+    return where
