@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--reconnects", type=int, default=40)
     parser.add_argument("--session", type=float, default=1.0)
-    parser.add_argument("--rate", type=float, default=200.0, help="runs a second")
+    parser.add_argument("--rate", type=float, default=100.0, help="runs a second")
     parser.add_argument("--mode", choices=("after", "since"), default="after")
     asyncio.run(measure(parser.parse_args()))
 

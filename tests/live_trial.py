@@ -44,6 +44,8 @@ subscription($since: DateTime) {
 IDLE = 3.0
 #: Seconds five processes may take to start on a busy machine.
 START_TIMEOUT = 120.0
+#: Seconds the workers may take to finish the runs queued.
+SETTLE_TIMEOUT = 300.0
 
 
 @dataclass
@@ -144,7 +146,7 @@ def _resume(mode: str, received: list[dict[str, Any]], start: str) -> dict[str, 
 async def _settled(engine: Any, table: str, queued: list[str]) -> dict[str, str]:
     """Each run's final ``updated``, once every queued run has finished."""
     query = sa.text(f'SELECT id, state, updated FROM "{table}"')
-    async with asyncio.timeout(60):
+    async with asyncio.timeout(SETTLE_TIMEOUT):
         while True:
             async with engine.connect() as conn:
                 rows = (await conn.execute(query)).all()

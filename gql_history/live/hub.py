@@ -141,6 +141,7 @@ class LiveUpdates:
         keys: list[ChangeKey] = []
         try:
             async with self._stepping:  # between two steps
+                alone = not self.subscriptions
                 self.subscriptions.add(subscription)
                 self._start_pump()
                 if since is not None:
@@ -150,7 +151,7 @@ class LiveUpdates:
                 else:
                     replay = await self.reader.replay(condition, resume, max_replay + 1)
                     start, keys = replay.snapshot, replay.keys
-                if self._position is None:
+                if alone or self._position is None:  # none needs older changes
                     self._position = start
         except BaseException:
             subscription.close()

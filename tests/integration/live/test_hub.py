@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from gql_history.schema import build_schema
 from tests.conftest import wait_for
 from tests.factories import lifecycle, run_record
 from tests.gql import GraphQL
-from tests.ws import GraphQLWS, port_of, serving
+from tests.ws import GraphQLWS, port_of, serving, updates_until
 
 TOKEN = {"authorization": "Bearer live"}
 QUEUE_SIZE = 20
@@ -88,18 +88,6 @@ async def subscribed(live: HistoryService, count: int) -> list[LiveSubscription]
         while len(live.live.subscriptions) != count:
             await asyncio.sleep(0.01)
     return list(live.live.subscriptions)
-
-
-async def updates_until(
-    ws: GraphQLWS, last: Callable[[dict[str, Any]], bool]
-) -> list[dict[str, Any]]:
-    """The runs received up to and including the first for which ``last`` holds."""
-    runs = []
-    while True:
-        run = (await ws.next_data())["runUpdates"]
-        runs.append(run)
-        if last(run):
-            return runs
 
 
 async def db_now(live: HistoryService) -> datetime:

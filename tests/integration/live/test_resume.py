@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from gql_history import HistoryService
 from gql_history.live.positions import StreamPosition
 from tests.factories import T0, lifecycle, run_record
-from tests.ws import GraphQLWS, serving
+from tests.ws import GraphQLWS, serving, updates_until
 
 UPDATES = """
 subscription Updates($filter: TaskRunFilter, $after: String, $since: DateTime) {
@@ -36,18 +36,6 @@ async def subscribed(history: HistoryService, count: int) -> None:
     async with asyncio.timeout(10):
         while len(history.live.subscriptions) != count:
             await asyncio.sleep(0.01)
-
-
-async def updates_until(
-    ws: GraphQLWS, last: Callable[[dict[str, Any]], bool]
-) -> list[dict[str, Any]]:
-    """The runs received up to and including the first for which ``last`` holds."""
-    runs = []
-    while True:
-        run = (await ws.next_data())["runUpdates"]
-        runs.append(run)
-        if last(run):
-            return runs
 
 
 async def token_after(
