@@ -10,7 +10,7 @@ byte-wise (``COLLATE "C"``), as Python compares them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from ..core.filters import as_utc
 from ..core.records import RunRecord
 from ..db.conditions import text_array
 from ..db.notifications import Snapshot
-from ..db.statements import run_records
+from ..db.statements import CompiledReads, run_records
 from ..db.store import HistoryStore
 from .positions import StreamPosition
 
@@ -66,6 +66,8 @@ class ChangeReader:
 
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
+        self.reads = CompiledReads(store.engine, size=64)
+        """The compiled window reads, by filters and window shape."""
 
     async def step(
         self,
@@ -80,17 +82,18 @@ class ChangeReader:
         has not sent, visible in ``upper`` (the read's own snapshot when not
         given), after the key ``after``; each with which conditions it matches."""
         c = self.store.table.c
-        flags = [
-            sa.func.coalesce(condition, sa.false()).label(f"_match_{index}")
-            for index, condition in enumerate(conditions)
-        ]
-        rows = (await self.store.select_runs()).add_columns(
-            c.xact_id.label("_xact_id"), *flags
-        )
-        where = _window(c, lower, upper, after)
-        snapshot, found = await self._read(
-            rows.where(*where, sa.or_(*conditions)), limit
-        )
+        select_runs = await self.store.select_runs()
+
+        def rows() -> sa.Select[Any]:
+            flags = [
+                sa.func.coalesce(condition, sa.false()).label(f"_match_{index}")
+                for index, condition in enumerate(conditions)
+            ]
+            matching = select_runs.add_columns(c.xact_id.label("_xact_id"), *flags)
+            return matching.where(sa.or_(*conditions))
+
+        key = ("step", select_runs, tuple(conditions))
+        snapshot, found = await self._read(key, rows, lower, upper, after, limit)
         width = len(conditions)
         runs = run_records(
             [row[1 : -width - 1] for row in found], self.store.live_tasks
@@ -107,9 +110,12 @@ class ChangeReader:
         """The keys of up to ``limit`` changes of runs matching ``condition``
         that ``lower`` has not sent, and the snapshot that found them."""
         c = self.store.table.c
-        keys = sa.select(c.xact_id.label("_xact_id"), c.id)
-        where = _window(c, lower, None, None)
-        snapshot, found = await self._read(keys.where(*where, condition), limit)
+
+        def keys() -> sa.Select[Any]:
+            return sa.select(c.xact_id.label("_xact_id"), c.id).where(condition)
+
+        key = ("replay", condition)
+        snapshot, found = await self._read(key, keys, lower, None, None, limit)
         return Replay([(row[1], row[2]) for row in found], snapshot)
 
     async def read(
@@ -162,21 +168,37 @@ class ChangeReader:
         return Snapshot.parse(rows[0][0])
 
     async def _read(
-        self, rows: sa.Select[Any], limit: int
+        self,
+        key: Hashable,
+        rows: Callable[[], sa.Select[Any]],
+        lower: StreamPosition,
+        upper: Snapshot | None,
+        after: ChangeKey | None,
+        limit: int,
     ) -> tuple[Snapshot, list[tuple[Any, ...]]]:
-        """The rows of ``rows`` in key order, up to ``limit``, each after the
-        snapshot of the statement reading them (first of every row)."""
-        c = self.store.table.c
-        snap = _current_snapshot().subquery("snap")
-        changed = (
-            rows.order_by(c.xact_id, _byte_wise(c.id)).limit(limit).lateral("changed")
-        )
-        query = (
-            sa.select(snap.c.snapshot, *changed.c)
-            .select_from(snap.outerjoin(changed, sa.true()))
-            .order_by(changed.c._xact_id, _byte_wise(changed.c.id))
-        )
-        found = await self.store.fetch(query)
+        """The rows of ``rows()`` in the window, in key order, up to
+        ``limit``, each after the snapshot of the statement reading them
+        (first of every row). The statement is compiled once per ``key`` and
+        window shape (the window's values are parameters): the hub reads on
+        every change."""
+        shape = (len(lower.partial), upper is not None, after is not None, limit)
+
+        def build() -> sa.Select[Any]:
+            c = self.store.table.c
+            snap = _current_snapshot().subquery("snap")
+            window = rows().where(*_window(c, *shape[:3]))
+            changed = (
+                window.order_by(c.xact_id, _byte_wise(c.id)).limit(limit).lateral()
+            )
+            return (
+                sa.select(snap.c.snapshot, *changed.c)
+                .select_from(snap.outerjoin(changed, sa.true()))
+                .order_by(changed.c._xact_id, _byte_wise(changed.c.id))
+            )
+
+        read = self.reads.get((key, shape), build)
+        params = {**read.values, **_window_values(lower, upper, after)}
+        found = await self.reads.fetch(read, params)
         snapshot = Snapshot.parse(found[0][0])
         return snapshot, [tuple(row) for row in found if row[1] is not None]
 
@@ -189,28 +211,29 @@ def _byte_wise(column: Any) -> sa.ColumnElement[str]:
     return sa.collate(column, "C")
 
 
-def _xids(xids: Collection[int]) -> sa.BindParameter[Any]:
-    return sa.literal(sorted(xids), ARRAY(sa.BigInteger))
-
-
 def _window(
-    c: Any, lower: StreamPosition, upper: Snapshot | None, after: ChangeKey | None
+    c: Any, partial: int, upper: bool, after: bool
 ) -> list[sa.ColumnElement[bool]]:
-    """Conditions on rows ``lower`` has not sent that ``upper`` saw, after
-    the key ``after``."""
-    snapshot = lower.snapshot
-    unseen = c.xact_id >= snapshot.xmax
-    if snapshot.in_progress:
-        unseen = sa.or_(unseen, c.xact_id == sa.any_(_xids(snapshot.in_progress)))
-    where = [unseen]
-    for xact_id, run_id in lower.partial:
+    """Conditions on rows a position has not sent (with ``partial`` part-sent
+    transactions) that a snapshot saw (if ``upper``), after a key (if
+    ``after``): the parameters ``_window_values`` gives."""
+    xids = ARRAY(sa.BigInteger)
+    where = [
+        sa.or_(
+            c.xact_id >= sa.bindparam("lower_xmax", type_=sa.BigInteger),
+            c.xact_id == sa.any_(sa.bindparam("lower_xip", type_=xids)),
+        )
+    ]
+    for index in range(partial):
+        xact_id = sa.bindparam(f"partial_xid_{index}", type_=sa.BigInteger)
+        run_id = sa.bindparam(f"partial_id_{index}", type_=sa.Text)
         where.append(sa.not_(sa.and_(c.xact_id == xact_id, _byte_wise(c.id) <= run_id)))
-    if upper is not None:
-        where.append(c.xact_id < upper.xmax)
-        if upper.in_progress:
-            where.append(c.xact_id != sa.all_(_xids(upper.in_progress)))
-    if after is not None:
-        xact_id, run_id = after
+    if upper:
+        where.append(c.xact_id < sa.bindparam("upper_xmax", type_=sa.BigInteger))
+        where.append(c.xact_id != sa.all_(sa.bindparam("upper_xip", type_=xids)))
+    if after:
+        xact_id = sa.bindparam("after_xid", type_=sa.BigInteger)
+        run_id = sa.bindparam("after_id", type_=sa.Text)
         where.append(
             sa.or_(
                 c.xact_id > xact_id,
@@ -218,3 +241,22 @@ def _window(
             )
         )
     return where
+
+
+def _window_values(
+    lower: StreamPosition, upper: Snapshot | None, after: ChangeKey | None
+) -> dict[str, Any]:
+    """The parameters of ``_window`` for these bounds."""
+    values: dict[str, Any] = {
+        "lower_xmax": lower.snapshot.xmax,
+        "lower_xip": sorted(lower.snapshot.in_progress),
+    }
+    for index, (xact_id, run_id) in enumerate(lower.partial):
+        values[f"partial_xid_{index}"] = xact_id
+        values[f"partial_id_{index}"] = run_id
+    if upper is not None:
+        values["upper_xmax"] = upper.xmax
+        values["upper_xip"] = sorted(upper.in_progress)
+    if after is not None:
+        values["after_xid"], values["after_id"] = after
+    return values
