@@ -30,7 +30,7 @@ from .core.tasks import LiveTasks
 from .core.windows import Bucket, StatsWindow, stats_window
 from .db.stats import RunStats
 from .db.store import HistoryStore
-from .live.hub import LiveSubscription, LiveUpdates
+from .live import LiveSubscription, LiveUpdates
 
 
 class HistoryService:

@@ -15,7 +15,7 @@ from .inputs import TaskRunFilter, given
 from .types import TaskRun
 
 if TYPE_CHECKING:
-    from ..live.hub import LiveSubscription
+    from ..live.subscription import LiveSubscription
 
 
 @strawberry.type(description="Live task-run history.")

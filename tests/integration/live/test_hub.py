@@ -22,7 +22,7 @@ from gql_history import HistoryService, RunFilter, create_app
 from gql_history.errors import LiveUpdatesInterruptedError
 from gql_history.graphql.context import HistoryContext
 from gql_history.graphql.execution import BulkExecutionContext
-from gql_history.live.hub import LiveSubscription
+from gql_history.live.subscription import LiveSubscription
 from gql_history.schema import build_schema
 from tests.conftest import wait_for
 from tests.factories import lifecycle, run_record
