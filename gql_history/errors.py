@@ -68,8 +68,8 @@ class InvalidManifestError(HistoryError, ValueError):
 class LiveUpdatesError(HistoryError):
     """Base class of the errors ending a live subscription.
 
-    Nothing is lost: subscribing again with ``since`` set to the ``updated``
-    of the last run received replays what changed in between.
+    Nothing is lost: subscribing again with ``after`` set to the
+    ``resumeToken`` of the last run received replays exactly what it missed.
     """
 
 

@@ -194,13 +194,13 @@ class TaskHistoryPlugin(scheduler.TaskManagerPlugin):
             int, Doc("Most live subscriptions one websocket connection may hold")
         ] = 10,
         max_replay: Annotated[
-            int, Doc("Most runs a live subscription replays from its `since`")
+            int, Doc("Most runs a live subscription replays from `after` or `since`")
         ] = 10_000,
         live_queue_size: Annotated[
             int,
             Doc(
                 "Most runs waiting to be sent to one live subscriber; one "
-                "further behind is ended (it resumes with `since`)"
+                "further behind is ended (it resumes with `after`)"
             ),
         ] = 1000,
         max_stats_buckets: Annotated[

@@ -33,7 +33,7 @@ from .db.json_reads import read_json
 from .db.json_specs import RootSpec
 from .db.stats import RunStats
 from .db.store import HistoryStore
-from .live.hub import LiveSubscription, LiveUpdates
+from .live import LiveSubscription, LiveUpdates
 
 
 class HistoryService:
@@ -206,12 +206,20 @@ class HistoryService:
     # Live updates
 
     async def subscribe(
-        self, run_filter: RunFilter | None, *, since: datetime | None = None
+        self,
+        run_filter: RunFilter | None,
+        *,
+        after: str | None = None,
+        since: datetime | None = None,
     ) -> LiveSubscription:
         """A subscription to the changes of the runs ``run_filter`` matches,
-        replaying first those changed after ``since``."""
+        replaying first those the resume token ``after`` does not cover, or
+        (conservatively) those changed after ``since``."""
         return await self.live.subscribe(
-            self.within(run_filter), since=since, max_replay=self.limits.max_replay
+            self.within(run_filter),
+            after=after,
+            since=since,
+            max_replay=self.limits.max_replay,
         )
 
 

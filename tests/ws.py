@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import json
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -107,3 +107,16 @@ class GraphQLWS:
         assert "errors" not in message["payload"], message
         data: dict[str, Any] = message["payload"]["data"]
         return data
+
+
+async def updates_until(
+    ws: GraphQLWS, last: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The ``runUpdates`` received up to and including the first for which
+    ``last`` holds."""
+    runs = []
+    while True:
+        run = (await ws.next_data())["runUpdates"]
+        runs.append(run)
+        if last(run):
+            return runs

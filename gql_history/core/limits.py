@@ -30,7 +30,7 @@ class QueryLimits:
     max_subscriptions: int = 10
     """Most live subscriptions one websocket connection may hold open."""
     max_replay: int = 10_000
-    """Most runs a subscription replays from its ``since``."""
+    """Most runs a subscription replays from its ``after`` or ``since``."""
     max_buckets: int = 1000
     """Most time buckets in a ``runStats`` series."""
     max_filter_values: int = 1000

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core.records import LOST_ERROR_TYPE
 from .tables import workers_table
-from .upserts import written
+from .upserts import written, xact_columns
 
 #: The name hashed, with the table's, into the reaper's advisory-lock key.
 _REAP_LOCK = "gql_history:reap:"
@@ -150,6 +150,7 @@ def lost_runs_statement(
             error_type=LOST_ERROR_TYPE,
             error_message=why,
             updated=written(n.position),
+            **xact_columns(),  # a write like any other: streamed live
         )
         .returning(c.id, c.state, c.updated)
     )

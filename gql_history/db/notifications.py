@@ -7,11 +7,12 @@ commits, one notification per chunk of the rows it changed, each under
 
     {"x": 7412, "r": [["<run id>", "success", 1767225600123456], ...]}
 
-``x`` is the writing transaction's id (``pg_current_xact_id()``), which says
-whether a snapshot already saw the change. Each run comes with its state and
-the ``updated`` the write gave it, in microseconds since the epoch: its
-version, which says whether a row read later is still that version. Runs are
-listed in ``(updated, id)`` order, the order subscribers receive them in.
+``x`` is the writing transaction's id (``pg_current_xact_id()``, which the
+write also stores in each row as ``xact_id``). Each run comes with its state
+and the ``updated`` the write gave it, in microseconds since the epoch: its
+version. Runs are listed in ``(updated, id)`` order. Live updates take a
+notification as a wakeup only: what changed, they read by snapshot (see
+``gql_history.live.hub``): a late notification delays changes, never loses one.
 """
 
 from __future__ import annotations

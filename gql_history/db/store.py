@@ -49,6 +49,9 @@ from .statements import CompiledReads, RunRow, run_records
 from .tables import TRIGRAM_EXTENSION, history_table
 from .upserts import notify_changed, write_runs
 
+#: The columns the reaper writes: a table lacking one is not reaped.
+_REAPED_COLUMNS = frozenset(("worker", "xact_id", "xact_horizon"))
+
 
 class HistoryStore:
     """SQL access to one history table through an async engine.
@@ -172,7 +175,7 @@ class HistoryStore:
         ``waiting``, given queued run ids, says which of them still wait on
         the broker's queue (not lost: the dead process only queued them).
         How many it marked; None when another process is reaping."""
-        if "worker" not in await self.present_columns():
+        if not await self.present_columns() >= _REAPED_COLUMNS:
             return 0
         async with self.engine.begin() as conn:
             if not await try_reap_lock(conn, self.table):

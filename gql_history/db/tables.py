@@ -48,6 +48,10 @@ def _extension_columns() -> list[sa.Column[object]]:
         sa.Column("updated", sa.DateTime(timezone=True), nullable=True),
         # the process that wrote the run's latest event (see ``workers_table``)
         sa.Column("worker", sa.Text, nullable=True),
+        # the last writing transaction (pg_current_xact_id()): a change's position
+        sa.Column("xact_id", sa.BigInteger, nullable=True),
+        # every transaction below it had ended when the row was written (``updated``)
+        sa.Column("xact_horizon", sa.BigInteger, nullable=True),
     ]
 
 
@@ -90,6 +94,8 @@ def history_table(
         ),
         # live subscriptions replay the runs changed since a time
         sa.Index(f"ix_{table_name}_updated_id", "updated", "id"),
+        # and stream, or resume from a token, by writing transaction
+        sa.Index(f"ix_{table_name}_xact_id_id", "xact_id", "id"),
         sa.Index(
             f"ix_{table_name}_root_run_id",
             "root_run_id",

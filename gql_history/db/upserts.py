@@ -92,6 +92,10 @@ def upsert_statement(
     if stamped:
         names.append("updated")
         values.append(written(unnested.c.position))
+    for name, value in xact_columns().items():
+        if name in present:
+            names.append(name)
+            values.append(value)
     select = sa.select(*values)
     if "worker" in present:  # and so the retention table
         select = select.where(_after_horizon(table, unnested))
@@ -107,12 +111,30 @@ def upsert_statement(
 
 def written(position: sa.ColumnElement[int]) -> sa.ColumnElement[Any]:
     """The ``updated`` of the run at 1-based ``position`` (by id) of a write:
-    the transaction's time plus ``position - 1`` microseconds, so the runs
-    written together have distinct versions, in the order live updates send
-    them."""
-    return sa.func.now() + (position - 1) * sa.literal_column(
-        "interval '1 microsecond'"
-    )
+    the time the statement ran, read once after its snapshot was taken, plus
+    ``position - 1`` microseconds, so the runs written together have distinct
+    versions, in the order live updates send them.
+
+    Read after the snapshot, the time bounds the ``xact_horizon`` written
+    with it: every transaction below that horizon had ended by then, which
+    is what lets a ``since`` resume start from the horizon without a gap.
+    """
+    clock = sa.select(sa.func.clock_timestamp()).scalar_subquery()
+    return clock + (position - 1) * sa.literal_column("interval '1 microsecond'")
+
+
+def xact_columns() -> dict[str, sa.ColumnElement[Any]]:
+    """The writing transaction's id (a change's position in the live stream)
+    and the horizon of its statement's snapshot, as ``bigint`` (``xid8``
+    never passes 2**63)."""
+    xact_id = sa.func.pg_current_xact_id()
+    horizon = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
+    return {
+        "xact_id": sa.cast(sa.cast(xact_id, sa.Text), sa.BigInteger),
+        "xact_horizon": sa.cast(
+            sa.cast(sa.select(horizon).scalar_subquery(), sa.Text), sa.BigInteger
+        ),
+    }
 
 
 def _array_type(table: sa.Table, name: str) -> ARRAY[Any]:

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 INTERNAL_MESSAGE = "Internal server error: the request could not be completed."
-#: A live subscription ended: subscribe again with ``since`` to resume it.
+#: A live subscription ended: subscribe again with ``after`` to resume it.
 SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 LIVE_UPDATES_INTERRUPTED = "LIVE_UPDATES_INTERRUPTED"
 #: A text filter on a database without pg_trgm (the message says how to add it).

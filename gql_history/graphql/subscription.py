@@ -15,21 +15,24 @@ from .inputs import TaskRunFilter, given
 from .types import TaskRun
 
 if TYPE_CHECKING:
-    from ..live.hub import LiveSubscription
+    from ..live.subscription import LiveSubscription
 
 
 @strawberry.type(description="Live task-run history.")
 class Subscription:
     @strawberry.subscription(
         description=(
-            "Each committed change of a run matching `filter`, in the order "
-            "written, the run as it is once changed (a run changing again "
-            "before it is sent is sent once). With `since`, first the matching "
-            "runs last changed after then, oldest change first, then the live "
-            "changes, with no gap or repeat between them. A subscriber that "
-            "falls too far behind, or loses the stream, gets an error coded "
+            "Each committed change of a run matching `filter`, the run as it "
+            "is once changed (a run changing again before it is sent is sent "
+            "once), in the order the changes became visible (those visible "
+            "together by transaction, then run id), each with a `resumeToken`. "
+            "With `after` set to the `resumeToken` of the last run received, "
+            "on any server of the same database, first every matching change "
+            "that run's stream had not sent yet, then the live changes: no "
+            "change missed, none sent twice. A subscriber that falls too far "
+            "behind, or loses the stream, gets an error coded "
             "SUBSCRIBER_TOO_SLOW or LIVE_UPDATES_INTERRUPTED: subscribe again "
-            "with `since` set to the `updated` of the last run received."
+            "with `after`."
         )
     )
     async def run_updates(
@@ -41,13 +44,23 @@ class Subscription:
                 description="Which runs, as for `runs`; all of them when null."
             ),
         ] = strawberry.UNSET,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "Resume after the run that carried this `resumeToken`: "
+                    "replay first the matching changes it had not sent."
+                )
+            ),
+        ] = strawberry.UNSET,
         since: Annotated[
             datetime | None,
             strawberry.argument(
                 description=(
-                    "Replay first the matching runs last changed after this "
-                    "time (their `updated`): to resume, the `updated` of the "
-                    "last run received."
+                    "Replay first the matching runs changed after this time "
+                    "(the `updated` of the last run received): never misses "
+                    "one, but may send again runs changed shortly before it. "
+                    "`after` resumes exactly."
                 )
             ),
         ] = strawberry.UNSET,
@@ -57,7 +70,9 @@ class Subscription:
         runs = context.run_filter(filter)
         context.open_subscription(service.limits.max_subscriptions)
         try:
-            subscription = await service.subscribe(runs, since=given(since))
+            subscription = await service.subscribe(
+                runs, after=given(after), since=given(since)
+            )
         except BaseException:
             context.close_subscription()
             raise
@@ -72,7 +87,7 @@ class _RunUpdates:
         self, subscription: "LiveSubscription", context: HistoryContext
     ) -> None:
         self._subscription = subscription
-        self._runs = subscription.runs()
+        self._runs = subscription.updates()
         self._context = context
         self._open = True
 
@@ -85,11 +100,13 @@ class _RunUpdates:
         # (uvicorn warns of every write after the connection was lost).
         await asyncio.sleep(0)
         try:
-            run = await anext(self._runs)
+            update = await anext(self._runs)
         except BaseException:
             await self.aclose()
             raise
-        return TaskRun.from_record(run)
+        run = TaskRun.from_record(update.run)
+        run.resume_token = update.resume_token
+        return run
 
     async def aclose(self) -> None:
         if self._open:

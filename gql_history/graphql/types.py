@@ -96,7 +96,7 @@ class TaskRun(relay.Node):
         description=(
             "When the run was last written (runs written together a "
             "microsecond apart, by id); null if gql_history never wrote it. "
-            "Resume `runUpdates` with it as `since`."
+            "`runUpdates` resumes exactly with `after` set to `resumeToken`."
         )
     )
     worker: str | None = strawberry.field(
@@ -105,6 +105,14 @@ class TaskRun(relay.Node):
             "the one that queued it until a worker starts it, then that worker; "
             "null if not recorded."
         )
+    )
+    resume_token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "On a run `runUpdates` sent: the opaque token resuming the stream "
+            "right after it (its `after` argument), on any server of the same "
+            "database; null elsewhere."
+        ),
     )
 
     @classmethod

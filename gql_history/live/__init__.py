@@ -3,6 +3,7 @@ to this process's subscriptions, and the reads of what changed."""
 
 from __future__ import annotations
 
-from .hub import LiveSubscription, LiveUpdates
+from .hub import LiveUpdates
+from .subscription import LiveSubscription, RunUpdate
 
-__all__ = ["LiveSubscription", "LiveUpdates"]
+__all__ = ["LiveSubscription", "LiveUpdates", "RunUpdate"]

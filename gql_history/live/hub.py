@@ -1,24 +1,36 @@
 """Live run updates: committed changes, fanned out to the subscriptions of
-this process.
+this process, resumable exactly from a token, across processes and replicas.
 
-The write path notifies each committed change of the history table (see
-``notifications``). One ``ChangeListener`` per plugin receives them, whatever
-process wrote them; a pump reads the notified runs back in batches, in one
-statement that applies every subscriber's filter in SQL, and hands each
-subscription the rows it matches.
+Every write stores its transaction's id in the rows it changes (``xact_id``)
+and notifies the table's channel once it commits (see ``notifications``).
+The notifications only wake the hub: what it sends is decided by snapshots.
+The hub's position is the snapshot of its last read; each read (a step)
+takes the rows whose last writer that snapshot did not see and its own
+snapshot saw, under every subscriber's filter in one statement, and sends
+them in ``(xact_id, id)`` order; its snapshot becomes the next position.
+Transactions commit in another order than they start (``updated`` is no
+order), but a snapshot is exact: a change committed while a read ran is
+in the next step, never skipped, never read twice.
 
-A notification names a row version (its ``updated``); a row read back with a
-later version is skipped, since that version's own notification follows. So
-each version a subscriber gets is sent once, and the last one always comes.
-Runs are sent in the order they were written, by ``(updated, id)`` within a
-write: a subscriber resuming from the ``updated`` of the last run it got
-misses nothing and gets nothing twice.
+Each run sent carries a resume token (``positions``): the changes sent up
+to it, as a snapshot and the last run id sent of a transaction part-sent.
+A subscriber resuming with it (``after``), on any replica, is first sent the
+rows that token does not cover and a snapshot taken as it subscribes saw,
+then the steps, less what that snapshot saw: each committed change once,
+in the order it became visible to the reads. A subscription is registered,
+and its snapshot taken, between two steps (a lock), so the next step starts
+from a snapshot taken before its own.
+
+``since`` (a time) still works, conservatively: it resumes from the horizon
+written with the last write at or before that time (every transaction below
+it had ended by then), which repeats the runs changed shortly before
+``since`` but never misses one.
 
 Overflow policy: a subscription holds at most ``queue_size`` runs waiting to
 be sent, coalesced by run id (a run that changes again while it waits is sent
 once, as it is then, in the place of its latest change). A subscriber falling
 further behind is ended with ``SubscriberTooSlowError``, and its queue freed;
-it resumes by subscribing again with ``since``, which replays the runs it
+it resumes by subscribing again with ``after``, which replays the runs it
 missed from the database.
 """
 
@@ -26,40 +38,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from ..core.filters import RunFilter
-from ..core.records import RunRecord
-from ..db.notifications import Change, Snapshot, version_of
+from ..db.notifications import Change, Snapshot
 from ..db.store import HistoryStore
 from ..errors import (
     InvalidQueryError,
     LiveUpdatesError,
     LiveUpdatesInterruptedError,
-    SubscriberTooSlowError,
 )
-from .changes import ChangeReader
+from .changes import ChangeKey, ChangeReader
 from .listener import ChangeListener
+from .positions import StreamPosition
+from .subscription import BATCH, RESUME, LiveSubscription
 
 logger = logging.getLogger(__name__)
-
-#: Runs read back per statement, when replaying and when streaming.
-_BATCH = 200
-
-
-@dataclass(frozen=True, slots=True)
-class _Notified:
-    """The latest notified version of a run waiting to be read back."""
-
-    xid: int
-    version: int | None
 
 
 class LiveUpdates:
@@ -70,12 +66,10 @@ class LiveUpdates:
         store: HistoryStore,
         *,
         queue_size: int = 1000,
-        max_backlog: int = 100_000,
         ready_timeout: float = 5.0,
     ) -> None:
         self.store = store
         self.queue_size = queue_size
-        self.max_backlog = max_backlog
         self.reader = ChangeReader(store)
         self.listener = ChangeListener(
             store.engine,
@@ -86,7 +80,10 @@ class LiveUpdates:
         )
         self.subscriptions: set[LiveSubscription] = set()
         """The subscriptions open now."""
-        self._backlog: dict[str, _Notified] = {}
+        self.steps = 0
+        """Reads of changes made so far (for diagnostics)."""
+        self._position: Snapshot | None = None
+        self._stepping = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
 
@@ -94,42 +91,57 @@ class LiveUpdates:
         self,
         run_filter: RunFilter | None,
         *,
+        after: str | None = None,
         since: datetime | None = None,
         max_replay: int = 10_000,
     ) -> LiveSubscription:
         """A subscription to the changes of runs ``run_filter`` matches,
-        starting with those last changed after ``since`` when given.
+        starting with those the resume token ``after`` does not cover, or
+        (conservatively) those changed after ``since``, when given.
 
-        Raises ``InvalidQueryError`` when more than ``max_replay`` runs
-        changed since then, and ``LiveUpdatesInterruptedError`` when the
-        database cannot be listened to.
+        Raises ``InvalidQueryError`` for a bad token or when more than
+        ``max_replay`` runs are to be replayed, and
+        ``LiveUpdatesInterruptedError`` when the database cannot be listened to.
         """
+        resume = _resume_position(after, since)
         condition = await self.store.condition(run_filter)
-        if since is not None and "updated" not in await self.store.present_columns():
+        if "xact_id" not in await self.store.present_columns():
             raise InvalidQueryError(
-                "`since` needs the table's `updated` column: upgrade the table "
-                "with `gql-history upgrade`"
+                "live updates need the table's `xact_id` column: upgrade the "
+                "table with `gql-history upgrade`"
             )
         await self.listener.wait_ready()
-        # Registered (and listening) before the replay reads: every change
-        # committed later reaches the subscription, every earlier one the replay.
         subscription = LiveSubscription(self, condition, repr(run_filter))
-        self.subscriptions.add(subscription)
-        self._start_pump()
-        if since is None:
-            return subscription
+        keys: list[ChangeKey] = []
         try:
-            replay = await self.reader.replay(condition, since, max_replay + 1)
+            async with self._stepping:  # between two steps
+                alone = not self.subscriptions
+                self.subscriptions.add(subscription)
+                self._start_pump()
+                if since is not None:
+                    resume = await self.reader.since(since)
+                if resume is None:
+                    start = await self.reader.snapshot()
+                else:
+                    replay = await self.reader.replay(condition, resume, max_replay + 1)
+                    start, keys = replay.snapshot, replay.keys
+                if alone or self._position is None:  # none needs older changes
+                    self._position = start
         except BaseException:
             subscription.close()
             raise
-        if len(replay.versions) > max_replay:
+        if resume is not None and resume.snapshot.xmax > start.xmax:
             subscription.close()
             raise InvalidQueryError(
-                f"more than {max_replay} matching runs changed since {since}: "
-                "read them as a page of runs, then subscribe with a later `since`"
+                "`after` is not a resume token of this database's runUpdates"
             )
-        subscription.replay(replay.versions, replay.snapshot)
+        if len(keys) > max_replay:
+            subscription.close()
+            raise InvalidQueryError(
+                f"more than {max_replay} matching runs changed since then: read "
+                "them as a page of runs, then subscribe without `after`/`since`"
+            )
+        subscription.begin(start, resume, keys)
         return subscription
 
     async def close(self) -> None:
@@ -140,33 +152,21 @@ class LiveUpdates:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
             self._pump_task = None
-        self._backlog.clear()
+        self._position = None
         self._wakeup = asyncio.Event()
         await self.listener.close()
 
     def _on_change(self, change: Change) -> None:
-        if not self.subscriptions:
-            return
-        backlog = self._backlog
-        for run_id, _state, version in change.runs:
-            # notifications come in commit order: keep it
-            backlog.pop(run_id, None)
-            backlog[run_id] = _Notified(change.xid, version)
-        if len(self._backlog) > self.max_backlog:
-            self._backlog.clear()
-            self._fail_all(
-                LiveUpdatesInterruptedError(
-                    "live updates fell behind the database: subscribe again "
-                    "with `since`"
-                )
-            )
-        self._wakeup.set()
+        """A transaction changed runs: read what changed (what, the step's
+        snapshot says; the notification is only a wakeup)."""
+        if self.subscriptions:
+            self._wakeup.set()
 
     def _on_lost(self) -> None:
         self._fail_all(
             LiveUpdatesInterruptedError(
                 "live updates were interrupted (the database connection was "
-                "lost): subscribe again with `since`"
+                f"lost): {RESUME}"
             )
         )
 
@@ -182,40 +182,81 @@ class LiveUpdates:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._backlog:
+            async with self._stepping:
                 if not self.subscriptions:
-                    self._backlog.clear()
-                    break
-                batch = {
-                    run_id: self._backlog.pop(run_id)
-                    for run_id in list(itertools.islice(self._backlog, _BATCH))
-                }
+                    self._position = None  # the next subscriber starts afresh
+                    continue
+                if self._position is None:
+                    continue
                 groups: dict[str, list[LiveSubscription]] = {}
                 for subscription in self.subscriptions:
                     groups.setdefault(subscription.key, []).append(subscription)
+                members = list(groups.values())
+                self.steps += 1
+                progress = _Progress()
                 try:
-                    await self._deliver(batch, list(groups.values()))
+                    self._position = await self._step(self._position, members, progress)
                 except Exception:
-                    await self._deliver_apart(batch, list(groups.values()))
+                    self._position = await self._step_apart(
+                        self._position, members, progress
+                    )
 
-    async def _deliver_apart(
-        self, batch: dict[str, _Notified], members: list[list[LiveSubscription]]
-    ) -> None:
-        """Deliver ``batch`` to each group of subscribers on its own, after
-        the shared read failed: a failure one group's filter causes ends
-        that group alone; one that every group meets (the database is
+    async def _step(
+        self,
+        lower: Snapshot,
+        members: list[list[LiveSubscription]],
+        progress: _Progress,
+    ) -> Snapshot:
+        """Send ``members``, groups of subscribers with equal filters, the
+        changes from ``lower`` on, after where ``progress`` is, each to the
+        groups whose filter it matches; return the snapshot reached."""
+        conditions = [group[0].condition for group in members]
+        position = StreamPosition(lower)
+        while True:
+            step = await self.reader.step(
+                conditions,
+                position,
+                upper=progress.upper,
+                after=progress.after,
+                limit=BATCH,
+            )
+            upper = progress.upper = step.snapshot
+            for change in step.changes:
+                sent = position.then(change.xact_id, change.run.id, upper)
+                for group, matched in zip(members, change.matches, strict=True):
+                    if matched:
+                        for subscription in group:
+                            subscription.offer(change, sent)
+            if step.complete:
+                return upper
+            last = step.changes[-1]
+            progress.after = (last.xact_id, last.run.id)
+
+    async def _step_apart(
+        self,
+        lower: Snapshot,
+        members: list[list[LiveSubscription]],
+        progress: _Progress,
+    ) -> Snapshot | None:
+        """Step each group of subscribers on its own, on from where the shared
+        read failed and to one snapshot: a failure one group's filter causes
+        ends that group alone; one that every group meets (the database is
         down) ends them all."""
         failed: list[list[LiveSubscription]] = []
         error: Exception | None = None
-        for group in members:
+        if progress.upper is None:
             try:
-                await self._deliver(batch, [group])
+                progress.upper = await self.reader.snapshot()
+            except Exception as exc:
+                failed, error = members, exc
+        for group in [] if failed else members:
+            try:
+                await self._step(lower, [group], replace(progress))
             except Exception as exc:
                 failed.append(group)
                 error = exc
         if len(failed) == len(members):
             logger.error("gql_history could not read changed runs", exc_info=error)
-            self._backlog.clear()
         elif failed:
             logger.warning(
                 "gql_history could not apply %d live filter(s); their "
@@ -228,129 +269,32 @@ class LiveUpdates:
                     LiveUpdatesInterruptedError(
                         "live updates were interrupted (the database failed "
                         "to read the runs this subscription's filter matches): "
-                        "subscribe again with `since`"
+                        f"{RESUME}"
                     )
                 )
-
-    async def _deliver(
-        self, batch: dict[str, _Notified], members: list[list[LiveSubscription]]
-    ) -> None:
-        """Read ``batch`` back once for ``members``, groups of subscribers
-        with equal filters; queue each row on the subscriptions whose filter
-        it matches."""
-        conditions = [group[0].condition for group in members]
-        order = {run_id: index for index, run_id in enumerate(batch)}
-        found = await self.reader.read(batch, conditions)
-        found.sort(key=lambda item: order[item[0].id])
-        for row, matches in found:
-            notified = batch[row.id]
-            if notified.version is not None and (
-                version_of(row.updated) != notified.version
-            ):
-                continue  # a later version: its own notification follows
-            for group, matched in zip(members, matches, strict=True):
-                if matched:
-                    for subscription in group:
-                        subscription.offer(row, notified.xid)
+        return progress.upper if len(failed) < len(members) else None
 
 
-class LiveSubscription:
-    """One subscriber's changes: a replay, then a bounded, coalescing queue."""
+@dataclass(slots=True)
+class _Progress:
+    """How far a step has read: the snapshot it reads up to, the last key."""
 
-    def __init__(
-        self, hub: LiveUpdates, condition: sa.ColumnElement[bool], key: str
-    ) -> None:
-        self.hub = hub
-        self.condition = condition
-        self.key = key
-        """Subscriptions with equal keys have equal filters."""
-        self.peak = 0
-        """The most runs that have waited in the queue at once."""
-        self._queue: OrderedDict[str, tuple[RunRecord, int]] = OrderedDict()
-        self._wakeup = asyncio.Event()
-        self._error: LiveUpdatesError | None = None
-        self._replay: list[tuple[str, int]] = []
-        self._snapshot: Snapshot | None = None
+    upper: Snapshot | None = None
+    after: ChangeKey | None = None
 
-    @property
-    def queued(self) -> int:
-        """Runs waiting to be sent."""
-        return len(self._queue)
 
-    def replay(self, versions: list[tuple[str, int]], snapshot: Snapshot) -> None:
-        """Send these run versions first; skip notified changes ``snapshot`` saw."""
-        self._replay = list(versions)
-        self._snapshot = snapshot
-
-    def offer(self, row: RunRecord, xid: int) -> None:
-        """Queue ``row`` (written by transaction ``xid``); never blocks."""
-        if self._error is not None:
-            return
-        run_id = row.id
-        if run_id not in self._queue and len(self._queue) >= self.hub.queue_size:
-            self.fail(
-                SubscriberTooSlowError(
-                    f"the subscriber fell more than {self.hub.queue_size} runs "
-                    "behind: subscribe again with `since` set to the `updated` "
-                    "of the last run received"
-                )
-            )
-            return
-        self._queue.pop(run_id, None)  # sent in the order written
-        self._queue[run_id] = (row, xid)
-        self.peak = max(self.peak, len(self._queue))
-        self._wakeup.set()
-
-    @property
-    def error(self) -> LiveUpdatesError | None:
-        """What ended the subscription, if something did."""
-        return self._error
-
-    def fail(self, error: LiveUpdatesError) -> None:
-        """End the subscription with ``error``, freeing what it holds."""
-        if self._error is None:
-            self._error = error
-        self.close()
-        self._replay = []
-        self._wakeup.set()
-
-    def close(self) -> None:
-        """Stop receiving changes."""
-        self.hub.subscriptions.discard(self)
-        self._queue.clear()
-
-    async def runs(self) -> AsyncGenerator[RunRecord]:
-        """The replayed runs, then each change as it comes; raises the
-        ``LiveUpdatesError`` that ended the subscription."""
-        try:
-            async for row in self._replayed():
-                yield row
-            while True:
-                if self._error is not None:
-                    raise self._error
-                if not self._queue:
-                    await self._wakeup.wait()
-                    self._wakeup.clear()
-                    continue
-                _run_id, (row, xid) = self._queue.popitem(last=False)
-                if self._snapshot is not None and self._snapshot.saw(xid):
-                    continue  # the replay read this change already
-                yield row
-        finally:
-            self.close()
-
-    async def _replayed(self) -> AsyncIterator[RunRecord]:
-        """The replay's runs still at the version it found (a later version
-        comes as a change)."""
-        while self._replay:
-            page, self._replay = self._replay[:_BATCH], self._replay[_BATCH:]
-            found = await self.hub.reader.read(
-                [run_id for run_id, _ in page], [self.condition]
-            )
-            rows = {row.id: row for row, _ in found}
-            for run_id, version in page:
-                if self._error is not None:
-                    raise self._error
-                row = rows.get(run_id)
-                if row is not None and version_of(row.updated) == version:
-                    yield row
+def _resume_position(
+    after: str | None, since: datetime | None
+) -> StreamPosition | None:
+    """The position of the token ``after``; refuses one with ``since``."""
+    if after is None:
+        return None
+    if since is not None:
+        raise InvalidQueryError("give `after` or `since`, not both")
+    try:
+        return StreamPosition.parse(after)
+    except ValueError:
+        raise InvalidQueryError(
+            "`after` is not a resume token of runUpdates: pass the "
+            "`resumeToken` of a run it sent"
+        ) from None

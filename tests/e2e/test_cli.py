@@ -178,7 +178,8 @@ async def test_cli_upgrade_adds_columns_to_a_taskdbplugin_table(
         (
             0,
             f"Added to {legacy_table}: from_run_id, root_run_id, retry_attempt, "
-            "error_type, error_message, tags, updated, worker\n",
+            "error_type, error_message, tags, updated, worker, xact_id, "
+            "xact_horizon\n",
         ),
         (0, f"Table {legacy_table} is up to date\n"),
     ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,12 @@ from gql_history import HistoryService, RunFilter, create_app
 from gql_history.errors import LiveUpdatesInterruptedError
 from gql_history.graphql.context import HistoryContext
 from gql_history.graphql.execution import BulkExecutionContext
-from gql_history.live.hub import LiveSubscription
+from gql_history.live.subscription import LiveSubscription
 from gql_history.schema import build_schema
 from tests.conftest import wait_for
-from tests.factories import T0, lifecycle, run_record
+from tests.factories import beat, lifecycle, run_record
 from tests.gql import GraphQL
-from tests.ws import GraphQLWS, port_of, serving
+from tests.ws import GraphQLWS, port_of, serving, updates_until
 
 TOKEN = {"authorization": "Bearer live"}
 QUEUE_SIZE = 20
@@ -90,18 +91,6 @@ async def subscribed(live: HistoryService, count: int) -> list[LiveSubscription]
     return list(live.live.subscriptions)
 
 
-async def updates_until(
-    ws: GraphQLWS, last: Callable[[dict[str, Any]], bool]
-) -> list[dict[str, Any]]:
-    """The runs received up to and including the first for which ``last`` holds."""
-    runs = []
-    while True:
-        run = (await ws.next_data())["runUpdates"]
-        runs.append(run)
-        if last(run):
-            return runs
-
-
 async def db_now(live: HistoryService) -> datetime:
     async with live.store.engine.connect() as conn:
         now: datetime = (await conn.execute(sa.text("SELECT now()"))).scalar_one()
@@ -152,95 +141,6 @@ async def test_run_updates_sends_the_changes_of_matching_runs_only(
         ("f-report", "SUCCESS"),
         ("f-u1", "SUCCESS"),
     ]
-
-
-async def test_run_updates_resumes_since_without_gap_or_duplicate(
-    url: str, live: HistoryService
-) -> None:
-    """The replay and the stream meet exactly: a change committed before the
-    replay's snapshot comes once (from the replay), one committed after once
-    (from the stream), however the two interleave."""
-    store = live.store
-    await store.upsert([run_record("s-before", queued=T0)])
-    since = await db_now(live)
-    await store.upsert(lifecycle("s-replayed", queued=T0)[:2])
-    writing, written = True, 0
-
-    async def write() -> None:
-        """Runs changing all through the seam, three versions each."""
-        nonlocal written
-        for i in range(10_000):
-            if not writing:
-                return
-            for record in lifecycle(f"s-busy-{i}", queued=T0):
-                await store.upsert([record])
-            written += 1
-
-    writer = asyncio.create_task(write())
-    async with live.store.engine.connect() as held, held.begin():
-        # a change written before the replay but committed after it
-        await store.write(held, [run_record("s-held", queued=T0)])
-        async with GraphQLWS.connect(url, headers=TOKEN) as ws:
-            await ws.subscribe(UPDATES, since=since.isoformat())
-            await subscribed(live, 1)
-            start = written
-            async with asyncio.timeout(10):  # let the writer write past the seam
-                while written < start + 4:
-                    await asyncio.sleep(0.01)
-            await held.commit()
-            await store.upsert(lifecycle("s-replayed", queued=T0)[2:])
-            writing = False
-            await writer
-            await store.upsert([run_record("s-last")])
-            received = await updates_until(ws, lambda r: r["runId"] == "s-last")
-    versions = [(run["runId"], run["state"], run["updated"]) for run in received]
-    assert len(versions) == len(set(versions)), "a version came twice"
-    async with live.store.engine.connect() as conn:
-        final = (
-            await conn.execute(
-                sa.text(
-                    f'SELECT id, state, updated FROM "{store.table.name}" '
-                    "WHERE updated > :since"
-                ),
-                {"since": since},
-            )
-        ).all()
-    last_received = {run["runId"]: run for run in received}
-    assert {
-        run_id: (run["state"], datetime.fromisoformat(run["updated"]))
-        for run_id, run in last_received.items()
-    } == {row.id: (row.state.upper(), row.updated) for row in final}
-    assert "s-before" not in last_received
-    assert len([run for run in final if run.id.startswith("s-busy-")]) > 3
-
-
-async def test_run_updates_resume_from_the_last_run_received(
-    url: str, live: HistoryService
-) -> None:
-    """Runs come in the order written, one write's runs too: resuming from
-    the last one received, even in the middle of a write, gets exactly the
-    rest."""
-    resume = {"task": ["resume"]}
-    first = [run_record(f"r-{i}", name="resume") for i in range(5)]
-    second = [run_record(f"r-{i}", name="resume") for i in range(5, 8)]
-    async with GraphQLWS.connect(url, headers=TOKEN) as ws:
-        await ws.subscribe(UPDATES, filter=resume)
-        await subscribed(live, 1)
-        await live.store.upsert(first[::-1])
-        received = [(await ws.next_data())["runUpdates"] for _ in range(2)]
-    await subscribed(live, 0)
-    await live.store.upsert(second)
-    async with GraphQLWS.connect(url, headers=TOKEN) as ws:
-        await ws.subscribe(UPDATES, filter=resume, since=received[-1]["updated"])
-        await live.store.upsert([run_record("r-end", name="resume")])
-        received += await updates_until(ws, lambda run: run["runId"] == "r-end")
-    assert [run["runId"] for run in received] == [
-        *(f"r-{i}" for i in range(8)),
-        "r-end",
-    ]
-    updated = [datetime.fromisoformat(run["updated"]) for run in received]
-    assert updated == sorted(updated)
-    assert updated[1] - updated[0] == timedelta(microseconds=1)
 
 
 async def test_live_subscription_sends_each_version_once_across_the_seam(
@@ -565,3 +465,20 @@ async def test_live_filter_failing_in_sql_ends_its_subscription_alone(
 
 async def _resolved(value: Any) -> Any:
     return value
+
+
+async def test_live_subscription_streams_the_reapers_marks(
+    live: HistoryService,
+) -> None:
+    subscription = await live.subscribe(RunFilter(task=["reaped"]))
+    await beat(live.store, "gone", seconds_ago=60)
+    running = run_record("reaped-1", name="reaped", state=TaskState.running)
+    await live.store.upsert([replace(running, worker="gone")])
+    async with aclosing(subscription.runs()) as runs, asyncio.timeout(10):
+        assert (await anext(runs)).state == TaskState.running
+        marked = await live.store.reap(
+            reaper="me", grace=30, timeout_margin=0, timeouts={}
+        )
+        assert marked == 1
+        assert (await anext(runs)).state == TaskState.interrupted
+    subscription.close()

@@ -123,7 +123,9 @@ def test_schema_keeps_the_contract_of_the_issue() -> None:
         "taskTags": "(filter: TaskRunFilter): [TagCount!]!",
     }
     assert signatures("Subscription") == {
-        "runUpdates": "(filter: TaskRunFilter, since: DateTime): TaskRun!",
+        "runUpdates": (
+            "(filter: TaskRunFilter, after: String, since: DateTime): TaskRun!"
+        ),
     }
     assert signatures("TaskRunStats") == CONTRACT_STATS
     run = signatures("TaskRun")

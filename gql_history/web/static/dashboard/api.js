@@ -26,8 +26,8 @@ export const TASK_NAMES = gql`
   query DashboardTasks { taskNames { task count } }`;
 
 export const RUN_UPDATES = gql`
-  subscription DashboardUpdates($filter: TaskRunFilter, $since: DateTime) {
-    runUpdates(filter: $filter, since: $since) { ...RunRow }
+  subscription DashboardUpdates($filter: TaskRunFilter, $after: String, $since: DateTime) {
+    runUpdates(filter: $filter, after: $after, since: $since) { ...RunRow resumeToken }
   }` + RUN_FIELDS;
 
 export const OVERVIEW = gql`
@@ -89,7 +89,7 @@ function wsClient() {
   if (client === null) {
     const url = new URL(endpoint, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    // No retries of its own: `live` resubscribes with `since` itself, so
+    // No retries of its own: `live` resubscribes with `after` itself, so
     // that nothing written while disconnected is missed.
     client = window.graphqlWs.createClient({ url: url.href, lazy: true, retryAttempts: 0 });
   }
@@ -97,8 +97,9 @@ function wsClient() {
 }
 
 /**
- * Follow `runUpdates(filter)`, resuming after a disconnect from the
- * `updated` of the last run received. `onRun(run)` gets each run,
+ * Follow `runUpdates(filter)` from `since` (if given), resuming after a
+ * disconnect exactly after the last run received (its `resumeToken`), or,
+ * before any came, from `since`. `onRun(run)` gets each run,
  * `onStatus("live" | "reconnecting")` the connection's state. Returns a
  * function that stops following.
  */
@@ -107,12 +108,14 @@ export function live(filter, since, onRun, onStatus) {
   let unsubscribe = () => {};
   let retry = null;
   let delay = 500;
+  let after = null;
 
   function start() {
     onStatus("connecting");
     let opened = false;
+    const variables = after ? { filter, after } : { filter, since };
     unsubscribe = wsClient().subscribe(
-      { query: RUN_UPDATES, variables: { filter, since } },
+      { query: RUN_UPDATES, variables },
       {
         next(message) {
           if (!opened) { opened = true; onStatus("live"); }
@@ -120,6 +123,7 @@ export function live(filter, since, onRun, onStatus) {
           const run = message.data && message.data.runUpdates;
           if (run) {
             if (run.updated && (!since || run.updated > since)) since = run.updated;
+            if (run.resumeToken) after = run.resumeToken;
             onRun(run);
           }
         },
