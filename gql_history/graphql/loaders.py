@@ -3,8 +3,9 @@ a few batched SQL statements instead of one per run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
@@ -20,6 +21,18 @@ if TYPE_CHECKING:
 ChildrenKey = tuple[str, PageRequest, bool]
 
 
+class SharedLoader[K, V](DataLoader[K, V]):
+    """A DataLoader whose loads survive one waiter's cancellation.
+
+    graphql-core cancels the pending siblings of a field that fails; a load
+    they await is a future other fields may share (the same parent, say),
+    and cancelling it would fail those fields with ``CancelledError``.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
+
 class HistoryLoaders:
     """The DataLoaders of one GraphQL request over ``service``."""
 
@@ -27,15 +40,15 @@ class HistoryLoaders:
         """``cache=False`` for a websocket connection: its loads batch as
         usual, but a live subscription must never see a stale run."""
         self.service = service
-        self.run: DataLoader[str, RunRecord | None] = DataLoader(
+        self.run: DataLoader[str, RunRecord | None] = SharedLoader(
             self._load_runs, cache=cache
         )
         """A run by id, ``None`` when absent."""
-        self.children: DataLoader[ChildrenKey, Page] = DataLoader(
+        self.children: DataLoader[ChildrenKey, Page] = SharedLoader(
             self._load_children, cache=cache
         )
         """A page of a run's children, queued first first."""
-        self.child_count: DataLoader[str, int] = DataLoader(
+        self.child_count: DataLoader[str, int] = SharedLoader(
             self._load_child_counts, cache=cache
         )
         """How many runs a run queued."""

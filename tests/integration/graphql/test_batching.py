@@ -285,3 +285,17 @@ async def test_store_lineage_of_a_task_db_plugin_table_is_empty(
         "a": Page(runs=[], has_more=False, has_before=False)
     }
     assert await store.count_children(["a"]) == {"a": 0}
+
+
+async def test_a_failing_field_leaves_the_loads_it_shares_to_the_others(
+    graphql: GraphQL, seeded: HistoryService
+) -> None:
+    """graphql-core cancels a failed field's siblings; a parent load they
+    share with other fields must not be cancelled with them."""
+    query = """{
+      bad: run(id: "p0c0") { parent { runId } children(first: 100000) { totalCount } }
+      ok: run(id: "p0c1") { parent { runId } }
+    }"""
+    body = await graphql.post(query)
+    assert body["data"] == {"bad": None, "ok": {"parent": {"runId": "p0"}}}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
