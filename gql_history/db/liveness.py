@@ -55,19 +55,25 @@ def _silent(table: sa.Table, grace: float) -> sa.ColumnElement[bool]:
     return workers_table(table).c.last_seen < sa.func.now() - grace * _SECOND
 
 
-def silent_queued_statement(
-    table: sa.Table, *, grace: float, limit: int
-) -> sa.Select[Any]:
-    """The ids of up to ``limit`` queued runs whose writer is silent: lost
-    if the dead process had taken them, or still waiting in the broker's
-    queue if it had only queued them (the reaper asks the broker)."""
+def silent_queued_statement(table: sa.Table, *, grace: float) -> sa.Select[Any]:
+    """The ids of the queued runs whose writer is silent: lost if the dead
+    process had taken them, or still waiting in the broker's queue if it
+    had only queued them (the reaper asks the broker)."""
     c, w = table.c, workers_table(table).c
     return (
         sa.select(c.id)
         .select_from(table.join(workers_table(table), c.worker == w.name))
         .where(c.state == TaskState.queued, _silent(table, grace))
-        .limit(limit)
     )
+
+
+def _queued_among(
+    c: Any, lost_queued: Collection[str] | None
+) -> sa.ColumnElement[bool]:
+    if lost_queued is None:
+        return sa.true()
+    ids = sa.literal(sorted(lost_queued), ARRAY(sa.Text))
+    return sa.or_(c.state != TaskState.queued, c.id == sa.any_(ids))
 
 
 def lost_runs_statement(
@@ -78,13 +84,14 @@ def lost_runs_statement(
     timeout_margin: float,
     timeouts: Mapping[str, float],
     limit: int,
-    waiting: Collection[str] = (),
+    lost_queued: Collection[str] | None = None,
 ) -> sa.Update:
     """Mark up to ``limit`` lost runs interrupted, in one ``UPDATE``: they
     are locked (rows a writer holds are left for the next pass) and each
-    gets why and by whom; it returns what ``notify_changed`` needs. Runs in
-    ``waiting`` are still on the broker's queue: a live worker will take
-    them, so they are not lost."""
+    gets why and by whom; it returns what ``notify_changed`` needs. Given
+    ``lost_queued`` (the silent workers' queued runs the broker no longer
+    holds), only those of the queued runs are marked: the others still wait
+    on its queues for a live worker."""
     c, w = table.c, workers_table(table).c
     names = sa.literal(list(timeouts), ARRAY(sa.Text))
     seconds = sa.literal([float(s) for s in timeouts.values()], ARRAY(sa.Float))
@@ -111,7 +118,7 @@ def lost_runs_statement(
             )
         )
         .where(c.state.in_(_LIVE_STATES), sa.or_(silent, overdue))
-        .where(c.id.not_in(list(waiting)) if waiting else sa.true())
+        .where(_queued_among(c, lost_queued))
         .limit(limit)
         .with_for_update(of=table, skip_locked=True)
         .cte("lost")

@@ -180,11 +180,12 @@ class HistoryStore:
         async with self.engine.begin() as conn:
             if not await try_reap_lock(conn, self.table):
                 return None
-            queued: Collection[str] = ()
+            lost_queued: set[str] | None = None
             if waiting is not None:
-                silent = silent_queued_statement(self.table, grace=grace, limit=limit)
-                if candidates := (await conn.scalars(silent)).all():
-                    queued = await waiting(candidates)
+                silent = silent_queued_statement(self.table, grace=grace)
+                candidates = set((await conn.scalars(silent)).all())
+                held = set(await waiting(candidates)) if candidates else set()
+                lost_queued = candidates - held
             statement = lost_runs_statement(
                 self.table,
                 reaper=reaper,
@@ -192,7 +193,7 @@ class HistoryStore:
                 timeout_margin=timeout_margin,
                 timeouts=timeouts,
                 limit=limit,
-                waiting=queued,
+                lost_queued=lost_queued,
             )
             changed = (await conn.execute(statement)).all()
             await notify_changed(conn, self.table, changed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,3 +151,33 @@ async def test_reap_acts_in_one_process_at_a_time(
     results = await asyncio.gather(*(reap(store) for _ in range(4)))
     assert results.count(1) == 1 and set(results) <= {1, 0, None}, results
     assert (await states(store))["held"] is TaskState.interrupted
+
+
+async def test_reap_leaves_every_queued_run_the_broker_still_holds(
+    store: HistoryStore,
+) -> None:
+    await beat(store, "producer", seconds_ago=10)
+    await store.upsert(
+        [live_run(f"q{i}", "producer", TaskState.queued) for i in range(1, 4)]
+    )
+    asked = []
+
+    async def waiting(run_ids: Collection[str]) -> set[str]:
+        asked.append(sorted(run_ids))
+        return {"q1", "q2"} & set(run_ids)  # q3 was taken by the dead process
+
+    for _ in range(3):  # a limit below the candidates, pass after pass
+        await store.reap(
+            reaper="reaper",
+            grace=GRACE,
+            timeout_margin=MARGIN,
+            timeouts={},
+            limit=1,
+            waiting=waiting,
+        )
+    assert await states(store) == {
+        "q1": TaskState.queued,
+        "q2": TaskState.queued,
+        "q3": TaskState.interrupted,
+    }
+    assert asked[0] == ["q1", "q2", "q3"]
