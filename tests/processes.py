@@ -7,7 +7,7 @@
   then prints ``writer submitted=N written=N dropped=N pending=N``.
 - ``python -m tests.processes mortal DATABASE_URL REDIS_URL TABLE [TASKS
   [GRACE [HEARTBEAT]]]``: the same worker running TASKS runs at a time (2),
-  with a heartbeat every HEARTBEAT seconds (0.2) and a grace of GRACE (1),
+  with a heartbeat every HEARTBEAT seconds (0.2) and a grace of GRACE (4),
   printing ``ready WORKER`` (its name in the runs): the tests of lost runs
   kill it and let another one mark its runs.
 - ``python -m tests.processes ddl DATABASE_URL TABLE ACTION``: connects,
@@ -47,7 +47,7 @@ READY_TIMEOUT = 30.0
 
 
 def _mortal(
-    tasks: str = "2", grace: str = "1", heartbeat: str = "0.2"
+    tasks: str = "2", grace: str = "4", heartbeat: str = "0.2"
 ) -> dict[str, Any]:
     """The options of a worker whose death the tests want noticed soon."""
     return dict(

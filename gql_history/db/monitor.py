@@ -22,7 +22,9 @@ class WorkerMonitor:
     The reaper marks ``interrupted`` the live runs of workers silent for
     over ``grace`` seconds and the running runs past their task's timeout
     plus ``timeout_margin``. A database that does not answer is logged once
-    per outage; the monitor keeps trying.
+    per outage; the monitor keeps trying. It reaps only a grace after it
+    starts and after an outage ends: by then every live process has beaten
+    again, so none is taken for dead because all were cut off.
     """
 
     def __init__(
@@ -63,10 +65,12 @@ class WorkerMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def beat(self) -> int | None:
-        """One heartbeat and one reaper pass: the runs it marked, or None if
-        another process was reaping."""
+    async def beat(self, *, reap: bool = True) -> int | None:
+        """One heartbeat and (unless not ``reap``) one reaper pass: the runs
+        it marked, or None if it did not reap or another process was."""
         await self.store.heartbeat(self.worker)
+        if not reap:
+            return None
         total = 0
         while True:
             marked = await self.store.reap(
@@ -91,11 +95,17 @@ class WorkerMonitor:
                 return total
 
     async def _run(self) -> None:
+        # a process starting (after an outage, say) judges no other one
+        # before they have had a grace to beat
+        reap_from = time.monotonic() + self.grace
         while True:
             started = time.monotonic()
             try:
-                await self.beat()
+                await self.beat(reap=started >= reap_from)
             except Exception as exc:  # the database, mostly: never end the loop
+                # once it answers again, every process's last beat is old:
+                # wait a grace for the live ones to beat before judging them
+                reap_from = time.monotonic() + self.grace
                 if not self._failing:
                     logger.warning(
                         "gql_history: heartbeat of %s failed, retrying every %ss: %s",

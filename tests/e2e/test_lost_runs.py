@@ -20,9 +20,10 @@ from gql_history.db.tables import history_table
 from tests.processes import output_line, running
 from tests.services import clear_broker, own_broker
 
-#: The grace (1 s) and heartbeat (0.2 s) of ``tests.processes mortal``,
+#: The grace (4 s: a loaded machine may stall a live worker for a second)
+#: and heartbeat (0.2 s) of ``tests.processes mortal``,
 #: with room for a loaded machine: the mark is polled for, not timed.
-MARK_TIMEOUT = 15.0
+MARK_TIMEOUT = 30.0
 
 
 @pytest.fixture

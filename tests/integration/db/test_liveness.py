@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_history.core.records import LOST_ERROR_TYPE, RunRecord
 from gql_history.db.liveness import try_reap_lock
+from gql_history.db.monitor import WorkerMonitor
 from gql_history.db.store import HistoryStore
+from gql_history.db.tables import workers_table
+from tests.conftest import wait_for
 from tests.factories import beat, run_record
 
 GRACE = 1.0
@@ -181,3 +185,44 @@ async def test_reap_leaves_every_queued_run_the_broker_still_holds(
         "q3": TaskState.interrupted,
     }
     assert asked[0] == ["q1", "q2", "q3"]
+
+
+async def test_monitor_judges_no_worker_until_a_grace_after_it_starts(
+    store: HistoryStore,
+) -> None:
+    """After an outage every process's last beat is old: a monitor waits a
+    grace, in which the live ones beat again, before it reaps."""
+    grace = 5.0
+    await beat(store, "dead", seconds_ago=60)
+    await store.upsert([live_run("judged", "dead", TaskState.running)])
+    monitor = WorkerMonitor(
+        store,
+        worker="starting",
+        interval=0.1,
+        grace=grace,
+        timeout_margin=MARGIN,
+        timeouts=dict,
+    )
+    started = time.monotonic()
+    await monitor.start()
+    try:
+        await wait_for(lambda: _beaten(store, "starting"))
+        if time.monotonic() - started < grace:
+            assert (await states(store))["judged"] is TaskState.running
+        await wait_for(lambda: _marked(store, "judged"), timeout=grace + 10)
+    finally:
+        await monitor.close()
+    assert time.monotonic() - started >= grace
+
+
+async def _beaten(store: HistoryStore, worker: str) -> bool:
+    workers = workers_table(store.table)
+    async with store.engine.connect() as conn:
+        found = await conn.scalar(
+            sa.select(sa.func.count()).where(workers.c.name == worker)
+        )
+    return bool(found)
+
+
+async def _marked(store: HistoryStore, run_id: str) -> bool:
+    return (await states(store))[run_id] is TaskState.interrupted
