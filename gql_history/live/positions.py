@@ -29,6 +29,11 @@ from ..db.notifications import Snapshot
 #: Most in-progress transactions (and part-sent ones) a token may list:
 #: many more than concurrent writers ever are.
 MAX_TOKEN_XIDS = 10_000
+#: Most part-sent transactions a token may name: the server's tokens name one
+#: or two, and each becomes a condition of the replay's SQL statement.
+MAX_TOKEN_PARTIAL = 64
+#: The longest run id a token may carry (aio-fluid's ids have 32 characters).
+_MAX_RUN_ID = 255
 _VERSION = 1
 
 
@@ -96,7 +101,7 @@ class StreamPosition:
             raise ValueError("not a resume token of runUpdates") from exc
         if version != _VERSION or not _xid(xmin) <= _xid(xmax):
             raise ValueError("not a resume token of runUpdates")
-        if len(running) + len(parts) > MAX_TOKEN_XIDS:
+        if len(running) + len(parts) > MAX_TOKEN_XIDS or len(parts) > MAX_TOKEN_PARTIAL:
             raise ValueError("not a resume token of runUpdates")
         if any(not xmin <= xid < xmax for xid in running):
             raise ValueError("not a resume token of runUpdates")
@@ -113,6 +118,6 @@ def _xid(value: object) -> int:
 
 
 def _run_id(value: object) -> str:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_RUN_ID:
         raise ValueError(f"not a run id: {value!r}")
     return value

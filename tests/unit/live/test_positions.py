@@ -82,6 +82,12 @@ def test_stream_position_then_keeps_the_part_sent_of_a_later_transaction() -> No
         StreamPosition(Snapshot(12, 10, frozenset())).token(),  # xmin past xmax
         StreamPosition(Snapshot(10, 12, frozenset({13}))).token(),  # running past xmax
         StreamPosition(snapshot("10:12:11"), ((11, ""),)).token(),
+        StreamPosition(snapshot("10:12:11"), ((11, "x" * 256),)).token(),
+        # more part-sent transactions than any server writes: each is SQL
+        StreamPosition(
+            Snapshot(10, 100, frozenset(range(10, 75))),
+            tuple((xid, "r") for xid in range(10, 75)),
+        ).token(),
     ],
 )
 def test_stream_position_parse_refuses_what_is_not_a_token(token: str) -> None:
