@@ -74,16 +74,19 @@ class TrialResult:
 
 
 def _feed(
-    workers: list[subprocess.Popen[str]], rate: float, stop: threading.Event
+    workers: list[subprocess.Popen[str]],
+    rate: float,
+    stop: threading.Event,
+    fed: list[int],
 ) -> None:
-    """Have the workers queue ``add`` runs, round robin, ``rate`` a second."""
-    index = 0
+    """Have the workers queue ``add`` runs, round robin, ``rate`` a second,
+    counting in ``fed`` the runs asked for."""
     while not stop.is_set():
-        worker = workers[index % len(workers)]
+        worker = workers[fed[0] % len(workers)]
         assert worker.stdin is not None
         worker.stdin.write("add {}\n")
         worker.stdin.flush()
-        index += 1
+        fed[0] += 1
         time.sleep(1 / rate)
 
 
@@ -143,15 +146,18 @@ def _resume(mode: str, received: list[dict[str, Any]], start: str) -> dict[str, 
     return {mode: str(received[-1]["resumeToken" if mode == "after" else "updated"])}
 
 
-async def _settled(engine: Any, table: str, queued: list[str]) -> dict[str, str]:
-    """Each run's final ``updated``, once every queued run has finished."""
+async def _settled(
+    engine: Any, table: str, queued: list[str], fed: int
+) -> dict[str, str]:
+    """Each run's final ``updated``, once all ``fed`` runs were queued (the
+    workers said so) and every one has finished."""
     query = sa.text(f'SELECT id, state, updated FROM "{table}"')
     async with asyncio.timeout(SETTLE_TIMEOUT):
         while True:
             async with engine.connect() as conn:
                 rows = (await conn.execute(query)).all()
             done = {row.id for row in rows if row.state.lower() == "success"}
-            if len(rows) >= len(queued) and done >= set(queued):
+            if len(queued) >= fed and done >= set(queued):
                 return {row.id: row.updated.isoformat() for row in rows}
             await asyncio.sleep(0.2)
 
@@ -178,7 +184,8 @@ async def run_trial(
         for drain in drains:
             drain.start()
         stop = threading.Event()
-        feeder = threading.Thread(target=_feed, args=(workers, rate, stop))
+        fed = [0]
+        feeder = threading.Thread(target=_feed, args=(workers, rate, stop, fed))
         start = datetime.now(UTC).isoformat()  # before the first run
         feeder.start()
         result = TrialResult(runs=0, reconnects=reconnects)
@@ -191,7 +198,7 @@ async def run_trial(
         finally:
             stop.set()
             feeder.join()
-        result.final = await _settled(engine, table, queued)
+        result.final = await _settled(engine, table, queued, fed[0])
         resume = _resume(mode, result.received, start)
         url = urls[(reconnects + 1) % 2]
         result.received += await _session(url, mode, resume, 0, IDLE)
