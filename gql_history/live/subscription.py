@@ -9,18 +9,15 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from ..core.records import RunRecord
 from ..db.notifications import Snapshot
 from ..errors import LiveUpdatesError, SubscriberTooSlowError
-from .changes import Changed, ChangeKey
+from .changes import Changed, ChangeKey, ChangeReader
 from .positions import StreamPosition
-
-if TYPE_CHECKING:
-    from .hub import LiveUpdates
 
 #: Runs read back per statement, when replaying and when streaming.
 BATCH = 200
@@ -44,11 +41,19 @@ class RunUpdate:
         return self.position.token()
 
 
+class SubscriptionHub(Protocol):
+    """What a subscription uses of the hub feeding it (``LiveUpdates``)."""
+
+    queue_size: int
+    reader: ChangeReader
+    subscriptions: set[LiveSubscription]
+
+
 class LiveSubscription:
     """One subscriber's changes: a replay, then a bounded, coalescing queue."""
 
     def __init__(
-        self, hub: LiveUpdates, condition: sa.ColumnElement[bool], key: str
+        self, hub: SubscriptionHub, condition: sa.ColumnElement[bool], key: str
     ) -> None:
         self.hub = hub
         self.condition = condition
