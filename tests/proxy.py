@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy.engine import make_url
 
 
 class TcpProxy:
@@ -54,3 +57,21 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.write(data)
             await writer.drain()
     writer.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def database_proxy(database_url: str) -> AsyncIterator[TcpProxy]:
+    """A proxy in front of ``database_url``'s server, cut once done."""
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.cut()
+
+
+def through(database_url: str, proxy: TcpProxy) -> str:
+    """``database_url`` reaching its server through ``proxy``."""
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    return url.render_as_string(hide_password=False)

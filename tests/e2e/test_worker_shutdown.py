@@ -9,11 +9,10 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.e2e.test_live_processes import queue
 from tests.processes import output_line, running
-from tests.proxy import TcpProxy
+from tests.proxy import TcpProxy, database_proxy, through
 
 GRACE = 2.0
 RUNS = 5
@@ -21,18 +20,14 @@ RUNS = 5
 
 @pytest.fixture
 async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.cut()
+    async with database_proxy(database_url) as proxy:
+        yield proxy
 
 
 async def test_worker_shutdown_counts_and_logs_what_the_database_missed(
     database_url: str, redis_url: str, proxy: TcpProxy, fresh_table: str
 ) -> None:
-    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
-    proxied = url.render_as_string(hide_password=False)
+    proxied = through(database_url, proxy)
     with (
         tempfile.TemporaryFile("w+") as stderr,
         running(

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 from fluid.scheduler import TaskState
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.app import create_task_manager
@@ -18,22 +17,18 @@ from gql_history.db.tables import history_table
 from gql_history.db.writer import RunWriter
 from tests.conftest import wait_for
 from tests.factories import lifecycle, run_record
-from tests.proxy import TcpProxy
+from tests.proxy import TcpProxy, database_proxy, through
 
 
 @pytest.fixture(scope="module")
 async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.cut()
+    async with database_proxy(database_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")
 def proxied_url(database_url: str, proxy: TcpProxy) -> str:
-    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
-    return url.render_as_string(hide_password=False)
+    return through(database_url, proxy)
 
 
 @pytest.fixture
