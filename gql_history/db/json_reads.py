@@ -44,18 +44,19 @@ from .json_specs import (
     duration_json,
     enum_names,
     iso_time,
+    json_aggregates,
     json_object,
     literal,
     micros_text,
 )
-from .keyset import before_start, page_order, page_statement
+from .keyset import before_start, page_order, page_statement, row_limit
 
 if TYPE_CHECKING:
     from .store import HistoryStore
 
 #: The parameters of a filter (``f0``...) and a page, renamed per slot;
 #: others (anonymous, holding their values) are left as they are.
-_SLOT_PARAM = re.compile(r"f[0-9]+|limit|start_key|start_id")
+_SLOT_PARAM = re.compile(r"f[0-9]+|start_key|start_id")
 
 
 class JsonStatement:
@@ -83,7 +84,8 @@ class JsonStatement:
                 pairs.append((item.key, self._connection(item, None)))
             else:
                 pairs.append((item.key, self._by_id(item)))
-        return sa.select(sa.cast(json_object(pairs), sa.Text).label("data"))
+        data = sa.func.to_json(json_object(pairs), type_=JSON)
+        return sa.select(sa.cast(data, sa.Text).label("data"))
 
     # Parameters and conditions, per slot
 
@@ -237,6 +239,7 @@ class JsonStatement:
             backward=spec.backward,
             has_start=spec.has_start,
             probe=False,
+            rows=spec.size + 1,
         )
         page = self._adapt(page, slot, t).correlate_except(t)
         p = page.subquery(f"p{slot}_p")
@@ -253,7 +256,7 @@ class JsonStatement:
             (item.key, self._connection_field(spec, item, q, condition))
             for item in spec.fields
         ]
-        return sa.select(json_object(pairs)).select_from(q).scalar_subquery()
+        return sa.select(json_aggregates(pairs)).select_from(q).scalar_subquery()
 
     def _connection_field(
         self,
@@ -273,7 +276,7 @@ class JsonStatement:
                 .correlate_except(counted)
                 .scalar_subquery()
             )
-        size = self._param(slot, "size", sa.Integer)
+        size = row_limit(spec.size)
         on_page = q.c.n <= size
         order = q.c.n.desc() if spec.backward else q.c.n
         if isinstance(item, Edges):
@@ -312,7 +315,7 @@ class JsonStatement:
             else:
                 value = after_ if field.field == "hasNextPage" else before_
             pairs.append((field.key, value))
-        return json_object(pairs)
+        return json_aggregates(pairs)
 
     def _boundary_cursor(
         self, spec: Connection, q: Any, first: bool, on_page: Any

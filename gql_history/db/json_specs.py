@@ -1,7 +1,12 @@
 """What a compiled GraphQL read selects (specs the GraphQL layer builds,
 hashable: they key the statement cache) and the SQL rendering each value as
 Strawberry's execution renders it: times as ``datetime.isoformat()`` in UTC,
-durations as floats, enums by name."""
+durations as floats, enums by name.
+
+A JSON object is written as a row whose columns are named by its keys
+(``json_object``): PostgreSQL turns a row into compact JSON in about three
+quarters of the time ``json_build_object`` takes, which also pads every key
+and value with spaces."""
 
 from __future__ import annotations
 
@@ -11,12 +16,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.ext.compiler import compiles
 
 from ..core.paging import RunOrder
 
-#: The most fields one JSON object of the statement may hold
-#: (``json_build_object`` takes at most 100 arguments).
+#: The most fields one JSON object of the statement may hold (larger
+#: selections run on Strawberry's execution).
 MAX_OBJECT_FIELDS = 50
+#: The alias of an object's row: quoted, and no GraphQL name, so no key of
+#: the object can shadow it.
+_ROW = '"row$"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +89,13 @@ class PageInfo:
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """A page of runs (``runs``, or a run's ``children`` when ``children``),
-    read in slot ``slot``; the filter is the slot's condition."""
+    """A page of up to ``size`` runs (``runs``, or a run's ``children`` when
+    ``children``), read in slot ``slot``; the filter is the slot's condition."""
 
     key: str
     slot: int
     fields: tuple[Const | Scalar | Edges | PageInfo, ...]
+    size: int
     order: RunOrder
     backward: bool
     has_start: bool
@@ -127,10 +137,51 @@ def concat(*parts: Any) -> sa.ColumnElement[Any]:
     return reduce(lambda a, b: a.op("||")(b), parts)
 
 
-def json_object(pairs: list[tuple[str, Any]]) -> sa.ColumnElement[Any]:
+class JsonObject(sa.ColumnElement[Any]):
+    """A JSON object as a row, ``(SELECT r FROM (SELECT v AS "key", ...) r)``:
+    a value of a JSON object or array is written as the object; at the top,
+    ``to_json`` it. The values may refer to the enclosing query's columns."""
+
+    inherit_cache = False  # compiled once per shape (``CompiledReads``)
+    type = JSON()
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        self.pairs = tuple(pairs)
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return [found for _, value in self.pairs for found in value._from_objects]
+
+    def get_children(self, **kw: Any) -> list[Any]:
+        return [value for _, value in self.pairs]
+
+
+@compiles(JsonObject)
+def _compile_json_object(element: JsonObject, compiler: Any, **kw: Any) -> str:
+    quote = compiler.preparer.quote_identifier
+    columns = ", ".join(
+        f"{compiler.process(value, **kw)} AS {quote(key)}"
+        for key, value in element.pairs
+    )
+    return f"(SELECT {_ROW} FROM (SELECT {columns}) AS {_ROW})"
+
+
+def _checked(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     if len(pairs) > MAX_OBJECT_FIELDS:
         raise ValueError(f"an object of more than {MAX_OBJECT_FIELDS} fields")
-    args = [arg for key, value in pairs for arg in (literal(key), value)]
+    return pairs
+
+
+def json_object(pairs: list[tuple[str, Any]]) -> sa.ColumnElement[Any]:
+    """The object of ``pairs``, as a row (see ``JsonObject``)."""
+    return JsonObject(_checked(pairs))
+
+
+def json_aggregates(pairs: list[tuple[str, Any]]) -> sa.ColumnElement[Any]:
+    """The object of ``pairs`` holding aggregates of the enclosing query
+    (a page's edges, ``count(*)``): built in that query, where they are
+    computed, once per page."""
+    args = [arg for key, value in _checked(pairs) for arg in (literal(key), value)]
     return sa.func.json_build_object(*args, type_=JSON)
 
 

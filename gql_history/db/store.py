@@ -36,7 +36,7 @@ from ..errors import SearchUnavailableError
 from . import ddl
 from .conditions import BoundFilter, bound_filter, filter_condition, text_array
 from .engine import create_engine
-from .keyset import LIMIT, children_statement, page_statement, start_params
+from .keyset import children_statement, page_statement, start_params
 from .liveness import (
     heartbeat_statement,
     lost_runs_statement,
@@ -253,7 +253,7 @@ class HistoryStore:
                 sa.select(sa.literal_column("1").label("one"))
                 .select_from(self.table)
                 .where(bound.condition)
-                .limit(LIMIT)
+                .limit(sa.bindparam("limit", type_=sa.Integer))
                 .subquery("matching")
             ),
         )
@@ -299,7 +299,7 @@ class HistoryStore:
         select = await self.select_runs()
         probe = start is not None and probe_before
         read = self.reads.get(
-            ("page", bound.shape, order, backward, start is not None, probe),
+            ("page", bound.shape, order, backward, start is not None, probe, limit),
             lambda: page_statement(
                 self.table,
                 select,
@@ -308,9 +308,10 @@ class HistoryStore:
                 backward=backward,
                 has_start=start is not None,
                 probe=probe,
+                rows=limit + 1,
             ),
         )
-        params = {**bound.values, "limit": limit + 1, **start_params(start)}
+        params = {**bound.values, **start_params(start)}
         rows: Sequence[RunRow] = await self.reads.fetch(read, params)
         has_before = False
         if probe:
@@ -342,7 +343,7 @@ class HistoryStore:
             bound = await self.bound(run_filter)
             select = await self.select_runs()
             read = self.reads.get(
-                ("children", bound.shape, backward, start is not None, probe),
+                ("children", bound.shape, backward, start is not None, probe, limit),
                 lambda: children_statement(
                     self.table,
                     select,
@@ -350,14 +351,10 @@ class HistoryStore:
                     descending=backward,
                     has_start=start is not None,
                     probe=probe,
+                    rows=limit + 1,
                 ),
             )
-            params = {
-                **bound.values,
-                "parent_ids": ids,
-                "limit": limit + 1,
-                **start_params(start),
-            }
+            params = {**bound.values, "parent_ids": ids, **start_params(start)}
             for row in await self.reads.fetch(read, params):
                 if row.id is not None:
                     found[row.parent_id].append(row)

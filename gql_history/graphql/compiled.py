@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from graphql import DocumentNode
 from graphql.execution import Executor
 from graphql.execution.values import get_argument_values
 from strawberry.extensions import SchemaExtension
@@ -29,6 +30,7 @@ from ..core.text import storable
 from ..db import json_specs as js
 from ..errors import HistoryError
 from .context import HistoryContext
+from .cost import check_operation
 from .enums import TaskPriority, TaskRunOrder, TaskState
 from .inputs import given
 from .paging import page_request
@@ -167,8 +169,6 @@ class _Request:
         )
         slot = await self.slot(run_filter, scope_only=plan.children)
         params = self.params
-        params[f"p{slot}_size"] = request.limit
-        params[f"p{slot}_limit"] = request.limit + 1
         if request.start is not None:
             params[f"p{slot}_start_key"] = request.start.key
             params[f"p{slot}_start_id"] = request.start.id
@@ -193,6 +193,7 @@ class _Request:
             plan.key,
             slot,
             tuple(fields),
+            size=request.limit,
             order=request.order,
             backward=request.backward,
             has_start=request.start is not None,
@@ -207,65 +208,121 @@ class CompiledQueries(SchemaExtension):
 
     It runs after the limits' checks (last in the schema's extensions) and
     only where the request's ``HistoryContext`` asks for it (``compiled``).
+    A query it answers is kept as prepared (``answer_prepared``).
     """
-
-    _plans: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
 
     async def on_execute(self) -> Any:  # an async generator
         context = self.execution_context
         history = context.context
+        document = context.graphql_document
+        query = context.query
         if (
             isinstance(history, HistoryContext)
             and history.compiled
-            and context.graphql_document is not None
-            and context.query is not None
-            and len(context.query) <= MAX_PLANNED_DOCUMENT
+            and document is not None
+            and query is not None
+            and len(query) <= MAX_PLANNED_DOCUMENT
             and context.operation_type is OperationType.QUERY
         ):
+            schema = context.schema
             try:
-                text = await self._read(history)
+                text = await _read(
+                    schema,
+                    query,
+                    document,
+                    context.operation_name,
+                    context.variables,
+                    history,
+                )
             except (NotCompiled, HistoryError, ValueError, TypeError, KeyError):
                 text = None
             if text is not None:
                 context.result = ExecutionResult(data=RawData(text), errors=None)
+                name = getattr(context, "_provided_operation_name", None)
+                _remember(_prepared, (id(schema), query, name), document)
         yield
 
-    async def _read(self, history: HistoryContext) -> str:
-        context = self.execution_context
-        schema = context.schema
-        executor = Executor.build(
-            schema._schema,
-            context.graphql_document,  # type: ignore[arg-type]
-            raw_variable_values=context.variables,
-            operation_name=context.operation_name,
-        )
-        if isinstance(executor, list):
-            raise NotCompiled  # graphql-core reports the variables' errors
-        variables = executor.variable_values.coerced
-        switches = tuple(
-            (name, value)
-            for name, value in variables.items()
-            if isinstance(value, bool)
-        )
-        key = (id(schema), context.query, context.operation_name, switches)
-        plans = self._plans
-        if key in plans:
-            plan = plans[key]
-        else:
-            try:
-                plan = Planner(schema._schema, executor).root()
-            except NotCompiled:
-                plan = None
-            if len(plans) >= MAX_PLANS:
-                del plans[next(iter(plans))]
-            plans[key] = plan
-        if plan is None:
-            raise NotCompiled
-        request = _Request(schema, executor, history)
-        spec = await request.root(plan)
-        return await history.service.read_json(
-            spec, request.filters, request.params, _RENDERING
-        )
+
+#: Plans by (schema, document text, operation name, Boolean variable values).
+_plans: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
+#: Documents the extension answered, by (schema, document text, operation
+#: name as sent): parsed, validated and within every limit that does not
+#: depend on the variables.
+_prepared: dict[tuple[Any, ...], DocumentNode] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key``, dropping the oldest past ``MAX_PLANS``."""
+    if key not in cache and len(cache) >= MAX_PLANS:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
+async def answer_prepared(
+    schema: Any,
+    query: str,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    history: HistoryContext,
+) -> str | None:
+    """The ``data`` text of a query the extension answered before, read
+    without Strawberry's request pipeline; None to run the request through
+    it (a query not prepared, variables over a limit or not valid, or any
+    failure: the pipeline then answers, with its coded errors).
+
+    What the pipeline checked of the document holds for its text; what
+    depends on the variables (their count, the cost) is checked here, as
+    ``OperationLimits`` checks it.
+    """
+    document = _prepared.get((id(schema), query, operation_name))
+    if document is None or not history.compiled:
+        return None
+    try:
+        check_operation(history.service.limits, document, operation_name, variables)
+        return await _read(schema, query, document, operation_name, variables, history)
+    except Exception:  # the pipeline answers, errors and all
+        return None
+
+
+async def _read(
+    schema: Any,
+    query: str,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    history: HistoryContext,
+) -> str:
+    """The ``data`` text of the operation (``document``, parsed from
+    ``query``), read in one statement; raises ``NotCompiled`` if the
+    operation cannot be planned."""
+    executor = Executor.build(
+        schema._schema,
+        document,
+        raw_variable_values=variables,
+        operation_name=operation_name,
+    )
+    if isinstance(executor, list):
+        raise NotCompiled  # graphql-core reports the variables' errors
+    coerced = executor.variable_values.coerced
+    switches = tuple(
+        (name, value) for name, value in coerced.items() if isinstance(value, bool)
+    )
+    key = (id(schema), query, operation_name, switches)
+    if key in _plans:
+        plan = _plans[key]
+    else:
+        try:
+            plan = Planner(schema._schema, executor).root()
+        except NotCompiled:
+            plan = None
+        _remember(_plans, key, plan)
+    if plan is None:
+        raise NotCompiled
+    request = _Request(schema, executor, history)
+    spec = await request.root(plan)
+    return await history.service.read_json(
+        spec, request.filters, request.params, _RENDERING
+    )
 
 
 def _stored_names(enum: Any) -> tuple[tuple[str, str], ...]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -117,65 +118,76 @@ def count_values(value: Any, most: int) -> int:
     return count
 
 
+def check_operation(
+    limits: QueryLimits,
+    document: DocumentNode | None,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> None:
+    """Raise a ``GraphQLError`` if the variables hold more than
+    ``max_variable_values`` values (checked before graphql-core coerces them,
+    which holds the event loop for as long as they are many), if the
+    operation's cost is over ``max_cost``, or if the document holds several
+    operations and the request names none (``operation_name`` as sent)."""
+    variables = variables or {}
+    most = limits.max_variable_values
+    if count_values(variables, most) > most:
+        raise GraphQLError(
+            f"the variables hold more than {most} values: split the request"
+        )
+    if document is None:
+        return
+    operations = [
+        definition
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    ]
+    if operation_name is None and len(operations) > 1:
+        # the GraphQL spec's request error (Strawberry would run the first)
+        raise GraphQLError(
+            "the document holds several operations: name the one to run "
+            "with `operationName`"
+        )
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return
+    defaults = {
+        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
+        for definition in operation.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    cost = operation_cost(
+        operation.selection_set,
+        fragments,
+        {**defaults, **variables},
+        max_page_size=limits.max_page_size,
+    )
+    if cost > limits.max_cost:
+        raise GraphQLError(
+            f"the operation may read up to {cost} runs, more than "
+            f"{limits.max_cost}: ask for smaller pages, or fewer nested "
+            "`children`"
+        )
+
+
 class OperationLimits(SchemaExtension):
-    """Refuses an operation whose variables hold more than
-    ``max_variable_values`` values (before graphql-core coerces them, which
-    holds the event loop for as long as they are many), whose cost is over
-    ``max_cost``, or which is one of several with no ``operationName``."""
+    """Refuses an operation over the limits of ``check_operation``."""
 
     def __init__(self, limits: QueryLimits) -> None:
         self.limits = limits
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        limits = self.limits
-        variables = context.variables or {}
-        most = limits.max_variable_values
-        if count_values(variables, most) > most:
-            raise GraphQLError(
-                f"the variables hold more than {most} values: split the request"
-            )
-        document = context.graphql_document
-        if document is None:
-            yield
-            return
-        operations = [
-            definition
-            for definition in document.definitions
-            if isinstance(definition, OperationDefinitionNode)
-        ]
-        # Strawberry names the first operation when the request names none
-        provided = getattr(context, "_provided_operation_name", None)
-        if provided is None and len(operations) > 1:
-            # the GraphQL spec's request error (Strawberry would run the first)
-            raise GraphQLError(
-                "the document holds several operations: name the one to run "
-                "with `operationName`"
-            )
-        operation = get_operation_ast(document, context.operation_name)
-        if operation is not None:
-            defaults = {
-                definition.variable.name.value: value_from_ast_untyped(
-                    definition.default_value
-                )
-                for definition in operation.variable_definitions or ()
-                if definition.default_value is not None
-            }
-            fragments = {
-                definition.name.value: definition
-                for definition in document.definitions
-                if isinstance(definition, FragmentDefinitionNode)
-            }
-            cost = operation_cost(
-                operation.selection_set,
-                fragments,
-                {**defaults, **variables},
-                max_page_size=limits.max_page_size,
-            )
-            if cost > limits.max_cost:
-                raise GraphQLError(
-                    f"the operation may read up to {cost} runs, more than "
-                    f"{limits.max_cost}: ask for smaller pages, or fewer nested "
-                    "`children`"
-                )
+        check_operation(
+            self.limits,
+            context.graphql_document,
+            # Strawberry names the first operation when the request names none
+            getattr(context, "_provided_operation_name", None),
+            context.variables,
+        )
         yield

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_history import TaskHistoryPlugin, TaskHistoryQuery
+from gql_history.core.paging import RunOrder
+from gql_history.db.engine import create_engine
+from gql_history.db.store import HistoryStore
 from tests.factories import T0, run_record
 
 TASKS = ("add", "report", "slow")
@@ -125,3 +128,32 @@ async def test_history_walk_at_page_size_25_over_a_tie_of_300_ends(
     q = TaskHistoryQuery(task=list(TASKS), start=T0, end=T0, limit=25)
     assert await walk(plugin, q, False) == await truth(plugin, q)
     assert len(await truth(plugin, q)) == 300
+
+
+async def test_page_reads_reuse_one_generic_plan_per_page_size(
+    database_url: str, plugin: TaskHistoryPlugin
+) -> None:
+    """Pages of one size from many starts are planned once, not on every read
+    (PostgreSQL counts a prepared statement's plans)."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    store = HistoryStore(engine, plugin.table)
+    try:
+        order = RunOrder.QUEUED_DESC
+        page = await store.page(None, order=order, limit=25)
+        for _ in range(12):
+            start = order.position(page.runs[-1])
+            page = await store.page(None, order=order, limit=25, start=start)
+        async with engine.connect() as conn:
+            plans = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                        " WHERE statement LIKE '%LIMIT 26%' AND statement LIKE :table"
+                    ),
+                    {"table": f"%FROM {plugin.table.name} %"},
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    # the first page's statement, then the one past a start, read 12 times
+    assert sorted(plans, key=sum)[-1] == (7, 5)

@@ -146,9 +146,10 @@ async def test_page_of_each_order_reads_its_index_without_sorting(
         backward=backward,
         has_start=True,
         probe=False,
+        rows=21,
     )
     start = run_order.position(seed_records()[7])
-    params = {"limit": 21, "start_key": start.key, "start_id": start.id}
+    params = {"start_key": start.key, "start_id": start.id}
     # a plan without a sort, sorts forbidden, proves the index serves the order
     text_plan = await plan_of(
         store, statement, params, disabled=("seqscan", "sort", "bitmapscan")

@@ -125,11 +125,12 @@ async def test_text_filters_read_their_indexes(
         backward=False,
         has_start=False,
         probe=False,
+        rows=10,
     )
     plan = await plan_of(
         store,
         statement,
-        {**bound.values, "limit": 10},
+        bound.values,
         disabled=("seqscan", "indexscan"),
     )
     assert f"ix_{store.table.name}_{index}" in str(plan)
