@@ -19,6 +19,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from .apps import graphql_available
+from .clients import CLIENTS
 from .explain import run_explain
 from .ingest import IngestOptions, run_ingest
 from .profile import summarize_dir
@@ -62,6 +63,15 @@ def seeded_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_client_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="aiohttp",
+        help="the HTTP client sending the requests (see bench/clients.py)",
+    )
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="runs to seed")
@@ -81,6 +91,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=100, help="timed, sequential")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--clients", type=int, default=16)
+    add_client_argument(parser)
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="of each concurrent load"
     )
@@ -166,6 +177,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             seconds=args.seconds,
             attempts=args.attempts,
             profile_dir=profile_dir,
+            client=args.client,
         )
         results["read_options"] = {
             k: v for k, v in asdict(opts).items() if k != "profile_dir"

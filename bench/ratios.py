@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import asyncpg
-import httpx
 
-from .cli import seeded_parser
+from .cli import add_client_argument, seeded_parser
+from .clients import http_client, to_httpx
 from .load import percentile
 from .machine import ForeignCpu
-from .reads import _Floor, _to_httpx, http_call
+from .reads import _Floor, http_call
 from .scenarios import COUNTS, OURS, load_fixtures, probe_request, serves
 from .seed import table_name_for
 from .servers import Server
@@ -55,9 +55,9 @@ async def measure(args: argparse.Namespace) -> None:
                 Server(target, args.dsn, table, log_dir=log_dir)
             )
             client = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=server.base_url, timeout=30)
+                http_client(args.client, server.base_url, 1)
             )
-            server.start(_to_httpx(client, probe_request(target)))
+            server.start(to_httpx(probe_request(target), server.base_url))
             monitor.own.add(server.pid)
             for scenario in SCENARIOS:
                 if serves(target, scenario):
@@ -100,6 +100,7 @@ def main() -> None:
     parser = seeded_parser("python -m bench.ratios")
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    add_client_argument(parser)
     parser.add_argument(
         "--targets",
         type=lambda text: [t for t in text.split(",") if t in TARGETS],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -22,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
+from .clients import HttpClient, http_client, to_httpx
 from .load import Call, concurrent, percentile
 from .machine import NOISY_LOAD, ForeignCpu, load_average
 from .scenarios import (
     Fixtures,
-    HttpRequest,
     count_rows,
     floor_query,
     http_request,
@@ -50,34 +50,26 @@ class ReadOptions:
     rounds: int = 5
     quiet_wait: float = 60.0
     profile_dir: Path | None = None
-
-
-def _to_httpx(client: httpx.AsyncClient, spec: HttpRequest) -> httpx.Request:
-    return client.build_request(
-        spec.method, spec.path, params=spec.params or None, json=spec.body
-    )
+    client: str = "aiohttp"
+    """The HTTP client (``clients.CLIENTS``)."""
 
 
 def http_call(
-    client: httpx.AsyncClient, target: str, scenario: str, fx: Fixtures
+    client: HttpClient, target: str, scenario: str, fx: Fixtures
 ) -> tuple[Call, Call]:
     """A validating call (parses and counts the runs) and a lean timed call."""
     spec = http_request(target, scenario, fx)
 
     async def checked() -> int:
-        response = await client.send(_to_httpx(client, spec))
-        if response.status_code != 200:
-            raise AssertionError(
-                f"{target} {scenario}: HTTP {response.status_code} "
-                f"{response.text[:300]}"
-            )
-        return count_rows(target, scenario, response.json())
+        status, body = await client.send(spec)
+        if status != 200:
+            raise AssertionError(f"{target} {scenario}: HTTP {status} {body[:300]!r}")
+        return count_rows(target, scenario, json.loads(body))
 
     async def lean() -> int:
-        response = await client.send(_to_httpx(client, spec))
-        await response.aread()
-        if response.status_code != 200:
-            raise AssertionError(f"{target} {scenario}: HTTP {response.status_code}")
+        status, _ = await client.send(spec)
+        if status != 200:
+            raise AssertionError(f"{target} {scenario}: HTTP {status}")
         return -1
 
     return checked, lean
@@ -119,13 +111,16 @@ async def _interleaved(
         pids = pids or {}
         cpu_before = {t: cpu_seconds(pid) for t, pid in pids.items()}
         timings: dict[str, list[float]] = {t: [] for t in targets}
+        client_cpu = dict.fromkeys(targets, 0.0)
         for request in range(opts.requests):
             shift = request % len(targets)
             for target in targets[shift:] + targets[:shift]:
                 lean = calls[target][1]
+                cpu_started = time.process_time()
                 started = time.perf_counter()
                 await lean()
                 timings[target].append((time.perf_counter() - started) * 1000)
+                client_cpu[target] += time.process_time() - cpu_started
         sequential_cpu = {
             t: cpu_seconds(pid) - cpu_before[t] for t, pid in pids.items()
         }
@@ -170,6 +165,7 @@ async def _interleaved(
                 "load_average": load_average(),
                 "attempts": attempt,
                 "cpu_ms": _per_request(sequential_cpu, target, opts.requests),
+                "client_cpu_ms": client_cpu[target] * 1000 / opts.requests,
                 "load_cpu_ms": _per_request(load_cpu, target, done[target]),
             }
             for target in targets
@@ -265,22 +261,19 @@ async def run_reads(
     monitor = ForeignCpu(database)
     results: dict[str, dict[str, Any]] = {s: {} for s in scenarios}
     memory: dict[str, dict[str, int]] = {}
-    limits = httpx.Limits(
-        max_connections=opts.clients, max_keepalive_connections=opts.clients
-    )
     async with contextlib.AsyncExitStack() as stack:
         floor = None
         if "floor" in targets:
             floor = await stack.enter_async_context(_Floor(dsn, opts.clients))
-        servers: dict[str, tuple[Server, httpx.AsyncClient]] = {}
+        servers: dict[str, tuple[Server, HttpClient]] = {}
         for target in targets:
             if target == "floor":
                 continue
             server = stack.enter_context(Server(target, dsn, fx.table, log_dir=log_dir))
             client = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30)
+                http_client(opts.client, server.base_url, opts.clients)
             )
-            server.start(_to_httpx(client, probe_request(target)))
+            server.start(to_httpx(probe_request(target), server.base_url))
             monitor.own.add(server.pid)
             memory[target] = {"started_rss_kb": server.memory()["VmRSS"]}
             servers[target] = (server, client)

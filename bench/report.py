@@ -45,7 +45,7 @@ async def environment(dsn: str) -> dict[str, Any]:
     finally:
         await conn.close()
     packages = ("aio-fluid", "sqlalchemy", "asyncpg", "fastapi", "pydantic")
-    packages += ("strawberry-graphql", "uvicorn", "httpx")
+    packages += ("strawberry-graphql", "uvicorn", "httpx", "aiohttp")
     return {
         "code": code_state(),
         "cpu_count": os.cpu_count(),
@@ -131,7 +131,9 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
         f"requests/s of {opts['clients']} concurrent clients over "
         f"{opts['seconds']:g} s per target, in {opts.get('rounds', 1)} slices "
         "taken in rotating target order. One uvicorn worker per server, all "
-        "running throughout; client on the same machine over 127.0.0.1. "
+        f"running throughout; client ({opts.get('client', 'httpx')}) on the same "
+        "machine over 127.0.0.1, its CPU per sequential request given (the "
+        "floor's is asyncpg's). "
         "Foreign load: CPUs taken by other processes while measuring "
         f"(measured again above {NOISY_LOAD}).",
         "",
@@ -148,6 +150,7 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
                     r["rps"],
                     r.get("cpu_ms"),
                     r.get("load_cpu_ms"),
+                    r.get("client_cpu_ms"),
                     r["rows"],
                     r["errors"],
                     r.get("foreign_load"),
@@ -155,7 +158,8 @@ def _reads(results: dict[str, Any], reads: dict[str, Any]) -> list[str]:
                 ]
             )
     header = ["scenario", "target", "median ms", "p95 ms", "req/s"]
-    header += ["server CPU ms/req (sequential)", "(under load)", "rows", "errors"]
+    header += ["server CPU ms/req (sequential)", "(under load)"]
+    header += ["client CPU ms/req", "rows", "errors"]
     header += ["foreign load (CPUs)", "attempts"]
     out += _table(header, rows)
     failures = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +43,19 @@ class HistoryContext(BaseContext):
         from ..service import history_service  # the read stack, loaded on first use
 
         self.service = history_service(source)
-        self.loaders = HistoryLoaders(self.service, cache=cache)
+        self._cache = cache
         self.compiled = compiled
         """Whether queries the compiler covers are read in one SQL statement
         returning their JSON (``graphql.compiled``)."""
         self.subscriptions = 0
         """Live subscriptions open on this connection."""
         self._selections: dict[tuple[str, ...], frozenset[str]] = {}
+
+    @functools.cached_property
+    def loaders(self) -> HistoryLoaders:
+        """The request's DataLoaders, made on first use (a compiled read
+        needs none)."""
+        return HistoryLoaders(self.service, cache=self._cache)
 
     def open_subscription(self, limit: int) -> None:
         """Count one more live subscription on this connection; raise
