@@ -137,16 +137,18 @@ class CompiledReads:
         """
         args = read.args(params)
         for retry in (False, True):
-            async with self.engine.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
+            pooled = await self.engine.raw_connection()
+            try:
+                driver = pooled.driver_connection
                 assert driver is not None
-                try:
-                    rows: Sequence[RunRow] = await driver.fetch(
-                        read.sql, *args, record_class=RunRow
-                    )
-                    return rows
-                except _DRIVER_ERRORS:
-                    if retry or not driver.is_closed():
-                        raise
+                rows: Sequence[RunRow] = await driver.fetch(
+                    read.sql, *args, record_class=RunRow
+                )
+                return rows
+            except _DRIVER_ERRORS:
+                if retry or not driver.is_closed():
+                    raise
+            finally:
+                pooled.close()
             await self.engine.dispose(close=False)
         raise AssertionError("unreachable")
