@@ -10,6 +10,10 @@ its text becomes the response's ``data`` unparsed.
 
 Anything else (introspection, ``tasks``, statistics, facets, counts with
 arguments, ``@defer``) is left to Strawberry's execution.
+
+A document answered so is kept as prepared: the HTTP router answers later
+requests of the same text with ``answer_prepared``, without Strawberry's
+request pipeline, checking again what depends on their variables.
 """
 
 from __future__ import annotations
