@@ -138,9 +138,9 @@ class CompiledReads:
         args = read.args(params)
         for retry in (False, True):
             pooled = await self.engine.raw_connection()
+            driver = pooled.driver_connection
+            assert driver is not None
             try:
-                driver = pooled.driver_connection
-                assert driver is not None
                 rows: Sequence[RunRow] = await driver.fetch(
                     read.sql, *args, record_class=RunRow
                 )
