@@ -10,7 +10,6 @@ refused with a coded error (``core.persisted`` decides which).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -52,7 +51,7 @@ from ..core.limits import QueryLimits
 from ..core.persisted import PersistedDocuments
 from ..core.settings import compiled_reads
 from ..errors import InvalidQueryError
-from ..graphql.compiled import RawData, answer_prepared
+from ..graphql.compiled import RawData
 from ..graphql.context import HistoryContext
 from ..graphql.errors import (
     BAD_USER_INPUT,
@@ -66,6 +65,7 @@ from ..graphql.errors import (
 from ..graphql.schema import build_schema
 from ..service import HistoryService, ServesHistory, history_service
 from .pages import graphiql_html, root_path
+from .prepared import prepared_data
 from .scope import RunScope, scoped_service
 
 #: Queries and mutations a websocket connection may run at once, besides its
@@ -73,8 +73,6 @@ from .scope import RunScope, scoped_service
 _MAX_OTHER_OPERATIONS = 20
 #: The websocket close code of a message over the size limit (RFC 6455).
 MESSAGE_TOO_BIG = 1009
-#: Accept headers asking for a streamed response (Strawberry serves those).
-_STREAMED = re.compile(r"multipart/mixed|text/event-stream")
 
 
 class _SizedWebSocketAdapter(ASGIWebSocketAdapter):
@@ -262,8 +260,12 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
         if isinstance(request, Request):
             if too_large := await self._read(request):
                 return too_large
-            if answered := await self._answer_prepared(request, context):
-                return answered
+            prepared = await prepared_data(
+                request, context, self.schema, self.persisted
+            )
+            if prepared is not None:
+                sub_response = context.response or Response()  # headers set
+                return self.create_response({"data": RawData(prepared)}, sub_response)
         try:
             return await super().run(request, context=context, root_value=root_value)
         except _Refused as refused:
@@ -275,48 +277,6 @@ class HistoryGraphQLRouter(GraphQLRouter[HistoryContext, None]):
                 raise
             # A body that is not JSON, or holds no query: a GraphQL error too.
             return _error_response(exc.reason, 400)
-
-    async def _answer_prepared(self, request: Request, context: Any) -> Response | None:
-        """The response to a plain JSON POST of a query answered by the
-        compiled path before, without Strawberry's request pipeline (which
-        costs more than the query's own Python); None for any other request,
-        which then takes the pipeline."""
-        if (
-            request.method != "POST"
-            or not isinstance(context, HistoryContext)
-            or not context.compiled
-            or "application/json" not in request.headers.get("content-type", "")
-            or _STREAMED.search(request.headers.get("accept", ""))
-        ):
-            return None
-        try:
-            data = json.loads(request._body)
-        except (ValueError, RecursionError):
-            return None
-        if not isinstance(data, dict):
-            return None  # a batch, or not a request
-        query, name, variables, extensions = (
-            data.get(key)
-            for key in ("query", "operationName", "variables", "extensions")
-        )
-        if not (
-            isinstance(query, str | None)
-            and isinstance(name, str | None)
-            and isinstance(variables, dict | None)
-            and isinstance(extensions, dict | None)
-        ):
-            return None
-        try:
-            query = self.persisted.resolve(query, extensions)
-        except InvalidQueryError:
-            return None
-        if query is None:
-            return None
-        text = await answer_prepared(self.schema, query, name, variables, context)
-        if text is None:
-            return None
-        sub_response = context.response or Response()  # headers a resolver set
-        return self.create_response({"data": RawData(text)}, sub_response)
 
     async def _read(self, request: Request) -> Response | None:
         """Read the body of ``request`` up to the size limit, for Strawberry

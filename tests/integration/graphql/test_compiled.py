@@ -474,6 +474,9 @@ async def test_compiled_random_operations_match_strawberry(
     query = _tame(query)
     ours, theirs = await both(clients, query, scoped=scoped)
     assert same(ours, theirs), query
+    # again: a query the compiled path answered is now a prepared one
+    again, _ = await both(clients, query, scoped=scoped)
+    assert again == ours and again.compiled == ours.compiled, query
 
 
 BOUNDS = """
