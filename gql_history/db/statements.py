@@ -137,18 +137,16 @@ class CompiledReads:
         """
         args = read.args(params)
         for retry in (False, True):
-            pooled = await self.engine.raw_connection()
-            driver = pooled.driver_connection
-            assert driver is not None
-            try:
-                rows: Sequence[RunRow] = await driver.fetch(
-                    read.sql, *args, record_class=RunRow
-                )
-                return rows
-            except _DRIVER_ERRORS:
-                if retry or not driver.is_closed():
-                    raise
-            finally:
-                pooled.close()
+            async with self.engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                try:
+                    rows: Sequence[RunRow] = await driver.fetch(
+                        read.sql, *args, record_class=RunRow
+                    )
+                    return rows
+                except _DRIVER_ERRORS:
+                    if retry or not driver.is_closed():
+                        raise
             await self.engine.dispose(close=False)
         raise AssertionError("unreachable")
