@@ -229,20 +229,16 @@ class CompiledQueries(SchemaExtension):
             and context.operation_type is OperationType.QUERY
         ):
             schema = context.schema
+            # the name as sent, as a prepared request has it: one plan for both
+            name = getattr(context, "_provided_operation_name", None)
             try:
                 text = await _read(
-                    schema,
-                    query,
-                    document,
-                    context.operation_name,
-                    context.variables,
-                    history,
+                    schema, query, document, name, context.variables, history
                 )
             except (NotCompiled, HistoryError, ValueError, TypeError, KeyError):
                 text = None
             if text is not None:
                 context.result = ExecutionResult(data=RawData(text), errors=None)
-                name = getattr(context, "_provided_operation_name", None)
                 _remember(_prepared, (id(schema), query, name), document)
         yield
 
