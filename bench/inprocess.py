@@ -24,7 +24,13 @@ import asyncpg
 
 from .apps import build
 from .breakdown import DSN
-from .scenarios import Fixtures, floor_query, http_request, load_fixtures
+from .scenarios import (
+    Fixtures,
+    HttpRequest,
+    floor_query,
+    http_request,
+    load_fixtures,
+)
 from .seed import table_name_for
 
 Call = Callable[[], Awaitable[Any]]
@@ -32,11 +38,15 @@ TARGETS = ("ours-graphql", "ours-graphql-strawberry", "peer")
 
 
 async def _app_call(target: str, dsn: str, fx: Fixtures, scenario: str) -> Any:
-    """The app of ``target`` and a call sending it the scenario's request as
-    an ASGI server would: one scope, the body in one message (no HTTP
-    client's time in the figure: httpx's own costs about 1 ms a page)."""
+    """The app of ``target`` and a call sending it the scenario's request."""
     app = build(target, dsn, fx.table)
-    spec = http_request(target, scenario, fx)
+    return app, asgi_call(app, http_request(target, scenario, fx))
+
+
+def asgi_call(app: Any, spec: HttpRequest) -> Call:
+    """A call sending ``app`` the request ``spec`` as an ASGI server would:
+    one scope, the body in one message (no HTTP client's time in the figure:
+    httpx's own costs about 1 ms a page); raises unless it answers 200."""
     body = b"" if spec.body is None else json.dumps(spec.body).encode()
     scope = {
         "type": "http",
@@ -71,12 +81,12 @@ async def _app_call(target: str, dsn: str, fx: Fixtures, scenario: str) -> Any:
 
         await app(dict(scope), receive, send)
         if started != [200]:
-            raise AssertionError(f"{target} {scenario}: HTTP {started}")
+            raise AssertionError(f"{spec.method} {spec.path}: HTTP {started}")
 
-    return app, call
+    return call
 
 
-async def _statement_call(app: Any, call: Call, conn: asyncpg.Connection) -> Call:
+async def statement_call(app: Any, call: Call, conn: asyncpg.Connection) -> Call:
     """The compiled statement ``call`` sends, as a call on ``conn`` alone."""
     reads = app.state.history_service.store.reads
     fetch = reads.fetch
@@ -110,8 +120,19 @@ async def measure(dsn: str, fx: Fixtures, scenario: str, n: int) -> dict[str, fl
         opened.append(context)
         calls[f"{target}: app over ASGI"] = call
         if target == "ours-graphql":
-            statement = await _statement_call(app, call, conn)
+            statement = await statement_call(app, call, conn)
             calls["ours-graphql: statement alone"] = statement
+    try:
+        return await interleaved(calls, n)
+    finally:
+        for context in opened:
+            await context.__aexit__(None, None, None)
+        await conn.close()
+
+
+async def interleaved(calls: dict[str, Call], n: int) -> dict[str, float]:
+    """Median milliseconds of each call over ``n`` rounds (after a warm-up),
+    each round calling them all, starting at the next one each time."""
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(max(5, n // 5)):
         for call in calls.values():
@@ -123,9 +144,6 @@ async def measure(dsn: str, fx: Fixtures, scenario: str, n: int) -> dict[str, fl
             started = time.perf_counter()
             await calls[name]()
             samples[name].append((time.perf_counter() - started) * 1000)
-    for context in opened:
-        await context.__aexit__(None, None, None)
-    await conn.close()
     return {name: statistics.median(times) for name, times in samples.items()}
 
 

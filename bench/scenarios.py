@@ -217,20 +217,27 @@ def rest_rows(scenario: str, payload: Any) -> int:
 # GraphQL
 
 #: Every scalar field of a TaskRun (``error`` holds two scalars), no lineage.
-_RUN_FIELDS = """
-    id runId task priority state queued start end duration params
-    retryAttempt error { type message } tags parentRunId rootRunId
-"""
+RUN_SELECTION = (
+    "id", "runId", "task", "priority", "state", "queued", "start", "end",
+    "duration", "params", "retryAttempt", "error { type message }", "tags",
+    "parentRunId", "rootRunId",
+)  # fmt: skip
+_RUN_FIELDS = " " + " ".join(RUN_SELECTION) + " "
 
-#: A page as a Relay client asks for it, with one cursor (``endCursor``) like
-#: the REST answer's, not one per edge.
-_PAGE_QUERY = (
-    "query Page($first: Int!, $after: String, $filter: TaskRunFilter,"
-    " $orderBy: TaskRunOrder) {"
-    " runs(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {"
-    " edges { node {" + _RUN_FIELDS + "} }"
-    " pageInfo { hasNextPage endCursor } } }"
-)
+
+def page_query(fields: str = _RUN_FIELDS) -> str:
+    """A page as a Relay client asks for it, its runs' ``fields`` selected,
+    with one cursor (``endCursor``) like the REST answer's, not one per edge."""
+    return (
+        "query Page($first: Int!, $after: String, $filter: TaskRunFilter,"
+        " $orderBy: TaskRunOrder) {"
+        " runs(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {"
+        " edges { node {" + fields + "} }"
+        " pageInfo { hasNextPage endCursor } } }"
+    )
+
+
+_PAGE_QUERY = page_query()
 _RUN_QUERY = "query Run($id: String!) { run(id: $id) {" + _RUN_FIELDS + "} }"
 _COUNT_QUERY = (
     "query Count($filter: TaskRunFilter, $limit: Int!) {"
